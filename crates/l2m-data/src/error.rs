@@ -1,0 +1,69 @@
+//! Typed errors of dataset construction, loading and imbalancing.
+
+use l2m_core::CoreError;
+
+/// Everything that can go wrong building or transforming a dataset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// Buffers whose lengths do not agree.
+    #[error("{what}: expected {expected} values, got {got}")]
+    Shape {
+        /// Which buffer.
+        what: &'static str,
+        /// Expected length.
+        expected: usize,
+        /// Actual length.
+        got: usize,
+    },
+    /// A sample whose class label is not one of the dataset's classes.
+    #[error("sample {index} has class {class}, but the dataset has {classes} classes")]
+    ClassOutOfRange {
+        /// Sample index.
+        index: usize,
+        /// Its label.
+        class: u32,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// A class left with no samples where every class needs some.
+    #[error("class {class:?} has no samples{context}")]
+    EmptyClass {
+        /// Class name.
+        class: String,
+        /// Where it happened (for example " after imbalancing (keep 0.001 of 100)").
+        context: String,
+    },
+    /// An imbalance factor outside (0, 1].
+    #[error("imbalance factor for class {class} must be in (0, 1], got {value}")]
+    InvalidFactor {
+        /// Class index.
+        class: usize,
+        /// The factor.
+        value: f64,
+    },
+    /// A feature or target that is NaN or infinite.
+    #[error("{what} of sample {index} is {value}; values must be finite")]
+    NonFinite {
+        /// Which value.
+        what: &'static str,
+        /// Sample index.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+    /// Invalid generator or loader parameters.
+    #[error("invalid {what}: {reason}")]
+    InvalidParameter {
+        /// Which parameter.
+        what: &'static str,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+    /// An error of the mixing mathematics.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, DataError>;
