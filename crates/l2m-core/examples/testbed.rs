@@ -18,7 +18,10 @@ fn main() -> Result<(), l2m_core::CoreError> {
     let rule = Learn2Mix::new(0.1)?;
     let start = Mixture::new(vec![0.7, 0.1, 0.1, 0.1])?;
     let traj = tb.run(vec![0.0; tb.dim()], start, &rule, eta, 2000)?;
-    println!("{:>6}  {:>12}  {:>12}  alpha_t", "step", "|theta-t*|", "|alpha-a*|");
+    println!(
+        "{:>6}  {:>12}  {:>12}  alpha_t",
+        "step", "|theta-t*|", "|alpha-a*|"
+    );
     for t in [0, 1, 5, 10, 50, 100, 200, 500, 1000, 2000] {
         let d_theta = distance(&traj.thetas[t], &theta_star);
         let d_alpha = traj.alphas[t].max_abs_diff(&alpha_star);

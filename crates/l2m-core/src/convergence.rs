@@ -125,9 +125,9 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
 /// The 0.975 quantile of Student's t with `df` degrees of freedom.
 fn student_t_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::NAN,
@@ -145,11 +145,20 @@ mod tests {
     #[test]
     fn epochs_to_target_both_directions() {
         let loss = [5.0, 3.0, 2.0, 2.5, 1.0];
-        assert_eq!(epochs_to_target(&loss, 2.0, Direction::LowerIsBetter), Some(3));
+        assert_eq!(
+            epochs_to_target(&loss, 2.0, Direction::LowerIsBetter),
+            Some(3)
+        );
         assert_eq!(epochs_to_target(&loss, 0.5, Direction::LowerIsBetter), None);
         let acc = [0.1, f64::NAN, 0.8, 0.95];
-        assert_eq!(epochs_to_target(&acc, 0.8, Direction::HigherIsBetter), Some(3));
-        assert_eq!(epochs_to_target(&acc, 0.99, Direction::HigherIsBetter), None);
+        assert_eq!(
+            epochs_to_target(&acc, 0.8, Direction::HigherIsBetter),
+            Some(3)
+        );
+        assert_eq!(
+            epochs_to_target(&acc, 0.99, Direction::HigherIsBetter),
+            None
+        );
     }
 
     #[test]
@@ -164,7 +173,10 @@ mod tests {
         let acc_b = [0.7, 0.8];
         let t = common_target(&[&acc_a, &acc_b], Direction::HigherIsBetter).expect("numbers");
         assert_eq!(t, 0.8);
-        assert_eq!(common_target(&[&[f64::NAN][..]], Direction::LowerIsBetter), None);
+        assert_eq!(
+            common_target(&[&[f64::NAN][..]], Direction::LowerIsBetter),
+            None
+        );
     }
 
     #[test]

@@ -161,7 +161,11 @@ mod tests {
         acc.begin_batch();
         acc.add(0, 3.0).expect("valid");
         let est = acc.estimate();
-        assert_eq!(est.losses, vec![3.0, 0.0], "class 1 was not in the last batch");
+        assert_eq!(
+            est.losses,
+            vec![3.0, 0.0],
+            "class 1 was not in the last batch"
+        );
         assert_eq!(est.counts, vec![1, 0]);
     }
 
@@ -185,12 +189,21 @@ mod tests {
         let mut acc = ClassLossAccumulator::new(2, Estimator::EpochMean).expect("valid");
         assert_eq!(
             acc.add(2, 1.0),
-            Err(CoreError::ClassOutOfRange { class: 2, classes: 2 })
+            Err(CoreError::ClassOutOfRange {
+                class: 2,
+                classes: 2
+            })
         );
-        assert!(matches!(acc.add(0, f64::NAN), Err(CoreError::InvalidLoss { class: 0, .. })));
+        assert!(matches!(
+            acc.add(0, f64::NAN),
+            Err(CoreError::InvalidLoss { class: 0, .. })
+        ));
         assert_eq!(
             acc.add_sums(&[1.0], &[1]),
-            Err(CoreError::ClassCountMismatch { expected: 2, got: 1 })
+            Err(CoreError::ClassCountMismatch {
+                expected: 2,
+                got: 1
+            })
         );
         assert!(matches!(
             acc.add_sums(&[1.0, f64::INFINITY], &[1, 1]),

@@ -1,6 +1,8 @@
 //! The mixing state a training loop carries: rule, allocation and current proportions.
 
-use crate::{Allocation, ClassLossEstimate, CoreError, Learn2Mix, MixingRule, Mixture, Result, Static};
+use crate::{
+    Allocation, ClassLossEstimate, CoreError, Learn2Mix, MixingRule, Mixture, Result, Static,
+};
 
 /// Current class proportions together with the rule that moves them and the allocation
 /// that turns them into per-batch counts.

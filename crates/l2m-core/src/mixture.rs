@@ -178,7 +178,10 @@ mod tests {
     #[test]
     fn from_counts_gives_dataset_proportions() {
         let m = Mixture::from_counts(&[1000, 1000, 800, 200]).expect("valid");
-        assert_eq!(m.as_slice(), &[1.0 / 3.0, 1.0 / 3.0, 800.0 / 3000.0, 200.0 / 3000.0]);
+        assert_eq!(
+            m.as_slice(),
+            &[1.0 / 3.0, 1.0 / 3.0, 800.0 / 3000.0, 200.0 / 3000.0]
+        );
     }
 
     #[test]

@@ -196,7 +196,11 @@ mod tests {
         s.draw(0, 3, &mut a).expect("valid");
         let mut sorted = a.clone();
         sorted.sort_unstable();
-        assert_eq!(sorted, vec![0, 1, 2, 3, 4], "two batches cover the class once");
+        assert_eq!(
+            sorted,
+            vec![0, 1, 2, 3, 4],
+            "two batches cover the class once"
+        );
         s.begin_epoch();
         let mut b = Vec::new();
         s.draw(0, 5, &mut b).expect("valid");
@@ -206,18 +210,33 @@ mod tests {
 
     #[test]
     fn typed_errors() {
-        assert!(matches!(CyclicSampler::new(vec![], 0), Err(CoreError::NoClasses)));
+        assert!(matches!(
+            CyclicSampler::new(vec![], 0),
+            Err(CoreError::NoClasses)
+        ));
         let mut s = CyclicSampler::new(members(&[2, 0]), 0).expect("valid");
         let mut out = Vec::new();
-        assert_eq!(s.draw(1, 1, &mut out), Err(CoreError::EmptyClass { class: 1 }));
+        assert_eq!(
+            s.draw(1, 1, &mut out),
+            Err(CoreError::EmptyClass { class: 1 })
+        );
         assert_eq!(
             s.draw(2, 1, &mut out),
-            Err(CoreError::ClassOutOfRange { class: 2, classes: 2 })
+            Err(CoreError::ClassOutOfRange {
+                class: 2,
+                classes: 2
+            })
         );
-        assert!(s.draw(1, 0, &mut out).is_ok(), "zero draws from an empty class are fine");
+        assert!(
+            s.draw(1, 0, &mut out).is_ok(),
+            "zero draws from an empty class are fine"
+        );
         assert_eq!(
             s.fill_batch(&[1], &mut out),
-            Err(CoreError::ClassCountMismatch { expected: 2, got: 1 })
+            Err(CoreError::ClassCountMismatch {
+                expected: 2,
+                got: 1
+            })
         );
         let mut sh = ShuffledSampler::new(vec![1, 2, 3], 0).expect("valid");
         assert_eq!(sh.next_batch(0, &mut out), Err(CoreError::ZeroBatchSize));

@@ -67,7 +67,9 @@ impl Testbed {
                 let mut a = vec![0.0; dim * dim];
                 for r in 0..dim {
                     for c in 0..dim {
-                        a[r * dim + c] = (0..dim).map(|k| q[r * dim + k] * eig[k] * q[c * dim + k]).sum();
+                        a[r * dim + c] = (0..dim)
+                            .map(|k| q[r * dim + k] * eig[k] * q[c * dim + k])
+                            .sum();
                     }
                 }
                 QuadraticClass {
@@ -183,7 +185,11 @@ impl Testbed {
 
 /// Euclidean distance between two vectors.
 pub fn distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -280,7 +286,10 @@ mod tests {
                 "seed {seed}: theta off by {}",
                 distance(theta_t, &theta_star)
             );
-            assert!(alpha_t.max_abs_diff(&alpha_star) < 1e-6, "seed {seed}: alpha off");
+            assert!(
+                alpha_t.max_abs_diff(&alpha_star) < 1e-6,
+                "seed {seed}: alpha off"
+            );
         }
     }
 
@@ -292,7 +301,13 @@ mod tests {
         let (theta_star, _) = tb.fixed_point(1e-14, 10_000).expect("valid");
         let start = Mixture::uniform(4).expect("valid");
         let traj = tb
-            .run(vec![0.0; 6], start.clone(), &Static, tb.max_learning_rate(), 3000)
+            .run(
+                vec![0.0; 6],
+                start.clone(),
+                &Static,
+                tb.max_learning_rate(),
+                3000,
+            )
             .expect("valid");
         let theta_t = traj.thetas.last().expect("steps");
         assert!(distance(theta_t, &tb.minimiser(&start)) < 1e-6);

@@ -153,11 +153,13 @@ impl ClassDataset {
         }
         let mut members = vec![Vec::new(); k];
         for (index, &c) in classes.iter().enumerate() {
-            let list = members.get_mut(c as usize).ok_or(DataError::ClassOutOfRange {
-                index,
-                class: c,
-                classes: k,
-            })?;
+            let list = members
+                .get_mut(c as usize)
+                .ok_or(DataError::ClassOutOfRange {
+                    index,
+                    class: c,
+                    classes: k,
+                })?;
             list.push(index as u32);
         }
         let dataset = Self {
@@ -259,7 +261,10 @@ impl ClassDataset {
             .iter()
             .map(|m| m[..m.len().min(per_class)].to_vec())
             .collect();
-        self.with_members(members, &format!(" after limiting to {per_class} per class"))
+        self.with_members(
+            members,
+            &format!(" after limiting to {per_class} per class"),
+        )
     }
 }
 
@@ -327,7 +332,14 @@ mod tests {
             vec!["a".into(), "b".into()],
         )
         .expect_err("label out of range");
-        assert!(matches!(e, DataError::ClassOutOfRange { index: 1, class: 3, classes: 2 }));
+        assert!(matches!(
+            e,
+            DataError::ClassOutOfRange {
+                index: 1,
+                class: 3,
+                classes: 2
+            }
+        ));
         let e = ClassDataset::new(
             "x",
             vec![0.0; 2],

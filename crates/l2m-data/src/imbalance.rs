@@ -81,7 +81,11 @@ fn check(class: usize, value: f64) -> Result<()> {
 fn spaced(k: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
     (0..k)
         .map(|i| {
-            let t = if k > 1 { i as f64 / (k - 1) as f64 } else { 0.0 };
+            let t = if k > 1 {
+                i as f64 / (k - 1) as f64
+            } else {
+                0.0
+            };
             f(t)
         })
         .collect()
@@ -166,7 +170,12 @@ mod tests {
     fn keeps_floor_of_factor_times_size_and_shares_the_store() {
         let d = dataset(&[100, 4898]);
         let imb = d
-            .imbalanced(&Imbalance::Factors { keep: vec![1.0, 0.1] }, 0)
+            .imbalanced(
+                &Imbalance::Factors {
+                    keep: vec![1.0, 0.1],
+                },
+                0,
+            )
             .expect("valid");
         assert_eq!(imb.class_sizes(), vec![100, 489]);
         assert!(std::sync::Arc::ptr_eq(imb.samples(), d.samples()));
@@ -179,7 +188,9 @@ mod tests {
     #[test]
     fn seeded_and_seed_dependent() {
         let d = dataset(&[50, 50]);
-        let p = Imbalance::Factors { keep: vec![0.5, 0.2] };
+        let p = Imbalance::Factors {
+            keep: vec![0.5, 0.2],
+        };
         let a = d.imbalanced(&p, 1).expect("valid");
         let b = d.imbalanced(&p, 1).expect("valid");
         let c = d.imbalanced(&p, 2).expect("valid");
@@ -191,21 +202,36 @@ mod tests {
     fn errors_name_the_class_and_value() {
         let d = dataset(&[10, 10]);
         let e = d
-            .imbalanced(&Imbalance::Factors { keep: vec![1.0, 0.01] }, 0)
+            .imbalanced(
+                &Imbalance::Factors {
+                    keep: vec![1.0, 0.01],
+                },
+                0,
+            )
             .expect_err("empty");
         assert_eq!(
             e.to_string(),
             "class \"c1\" has no samples after imbalancing (keep 0.01 of 10 samples rounds to 0)"
         );
         let e = d
-            .imbalanced(&Imbalance::Factors { keep: vec![1.0, 1.5] }, 0)
+            .imbalanced(
+                &Imbalance::Factors {
+                    keep: vec![1.0, 1.5],
+                },
+                0,
+            )
             .expect_err("factor");
         assert!(matches!(e, DataError::InvalidFactor { class: 1, value } if value == 1.5));
         let e = d
             .imbalanced(&Imbalance::Factors { keep: vec![1.0] }, 0)
             .expect_err("count");
         assert!(e.to_string().contains("expected one per class (2), got 1"));
-        let e = Imbalance::Log { first: 1.0, last: 0.0 }.factors(3).expect_err("zero");
+        let e = Imbalance::Log {
+            first: 1.0,
+            last: 0.0,
+        }
+        .factors(3)
+        .expect_err("zero");
         assert!(matches!(e, DataError::InvalidFactor { class: 2, .. }));
     }
 }

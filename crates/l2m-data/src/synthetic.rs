@@ -56,11 +56,7 @@ impl MeanEstimation {
         }
         let mut rng = seeded_rng(seed, RngStream::Data);
         let train = self.split("mean-estimation/train", &self.train_counts, &mut rng)?;
-        let test = self.split(
-            "mean-estimation/test",
-            &[self.test_per_class; 4],
-            &mut rng,
-        )?;
+        let test = self.split("mean-estimation/test", &[self.test_per_class; 4], &mut rng)?;
         Ok((train, test))
     }
 
@@ -88,7 +84,12 @@ impl MeanEstimation {
 }
 
 /// Draws one sample of class `class` into `out`; returns its mean parameter.
-fn draw_sample(class: usize, draws: usize, rng: &mut ChaCha8Rng, out: &mut Vec<f32>) -> Result<f64> {
+fn draw_sample(
+    class: usize,
+    draws: usize,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<f32>,
+) -> Result<f64> {
     let bad = |e: String| DataError::InvalidParameter {
         what: "mean-estimation distribution",
         reason: e,
@@ -132,7 +133,8 @@ mod tests {
         };
         let dim = s.feature_dim();
         let members = &d.members()[class];
-        let mean_target = members.iter().map(|&i| t[i as usize] as f64).sum::<f64>() / members.len() as f64;
+        let mean_target =
+            members.iter().map(|&i| t[i as usize] as f64).sum::<f64>() / members.len() as f64;
         let mean_draw = members
             .iter()
             .flat_map(|&i| &s.features()[i as usize * dim..(i as usize + 1) * dim])
@@ -195,6 +197,12 @@ mod tests {
             draws: 0,
             ..MeanEstimation::default()
         };
-        assert!(generator.generate(0).expect_err("no draws").to_string().contains("draws"));
+        assert!(
+            generator
+                .generate(0)
+                .expect_err("no draws")
+                .to_string()
+                .contains("draws")
+        );
     }
 }

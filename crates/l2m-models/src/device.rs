@@ -98,10 +98,19 @@ mod tests {
     #[test]
     fn parses_and_prints() {
         assert_eq!("cpu".parse::<DeviceKind>().expect("valid"), DeviceKind::Cpu);
-        assert_eq!("cuda".parse::<DeviceKind>().expect("valid"), DeviceKind::Cuda(0));
-        assert_eq!("cuda:1".parse::<DeviceKind>().expect("valid"), DeviceKind::Cuda(1));
+        assert_eq!(
+            "cuda".parse::<DeviceKind>().expect("valid"),
+            DeviceKind::Cuda(0)
+        );
+        assert_eq!(
+            "cuda:1".parse::<DeviceKind>().expect("valid"),
+            DeviceKind::Cuda(1)
+        );
         assert_eq!(DeviceKind::Metal(2).to_string(), "metal:2");
-        assert!(matches!("tpu".parse::<DeviceKind>(), Err(ModelError::UnknownDevice(_))));
+        assert!(matches!(
+            "tpu".parse::<DeviceKind>(),
+            Err(ModelError::UnknownDevice(_))
+        ));
         assert!("cuda:x".parse::<DeviceKind>().is_err());
         assert!("cpu:1".parse::<DeviceKind>().is_err());
     }
@@ -115,6 +124,9 @@ mod tests {
     #[test]
     fn missing_feature_is_named() {
         let e = select_device(DeviceKind::Cuda(0)).expect_err("no cuda in this build");
-        assert_eq!(e.to_string(), "device cuda:0 needs l2m built with `--features cuda`");
+        assert_eq!(
+            e.to_string(),
+            "device cuda:0 needs l2m built with `--features cuda`"
+        );
     }
 }

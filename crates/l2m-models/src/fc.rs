@@ -85,8 +85,14 @@ mod tests {
         let count: usize = vm.all_vars().iter().map(|v| v.elem_count()).sum();
         assert_eq!(count, 769);
         // PyTorch's default bound 1/sqrt(fan_in).
-        let w = vm.data().lock().expect("lock")["fc1.weight"].as_tensor().clone();
-        let max = w.abs().and_then(|a| a.max_all()).and_then(|m| m.to_scalar::<f32>()).expect("max");
+        let w = vm.data().lock().expect("lock")["fc1.weight"]
+            .as_tensor()
+            .clone();
+        let max = w
+            .abs()
+            .and_then(|a| a.max_all())
+            .and_then(|m| m.to_scalar::<f32>())
+            .expect("max");
         assert!(max <= 1.0 / 10f32.sqrt() && max > 0.25);
     }
 
@@ -94,10 +100,18 @@ mod tests {
     fn one_adam_step_lowers_the_loss() {
         let dev = Device::Cpu;
         let vm = VarMap::new();
-        let fc = Fc::new(&FcConfig::paper(3), seeded_var_builder(&vm, rng(1), DType::F32, &dev)).expect("valid");
+        let fc = Fc::new(
+            &FcConfig::paper(3),
+            seeded_var_builder(&vm, rng(1), DType::F32, &dev),
+        )
+        .expect("valid");
         let x = Tensor::new(&[[1f32, 2., 3.], [0., -1., 0.5], [2., 2., 2.]], &dev).expect("tensor");
         let y = Tensor::new(&[[1f32], [-1.], [0.5]], &dev).expect("tensor");
-        let mse = |fc: &Fc| fc.forward(&x).and_then(|p| candle_nn::loss::mse(&p, &y)).expect("loss");
+        let mse = |fc: &Fc| {
+            fc.forward(&x)
+                .and_then(|p| candle_nn::loss::mse(&p, &y))
+                .expect("loss")
+        };
         let mut opt = candle_nn::AdamW::new(
             vm.all_vars(),
             candle_nn::ParamsAdamW {
@@ -122,6 +136,9 @@ mod tests {
             hidden: 64,
             output_dim: 1,
         };
-        assert!(matches!(Fc::new(&cfg, vb), Err(ModelError::InvalidConfig(_))));
+        assert!(matches!(
+            Fc::new(&cfg, vb),
+            Err(ModelError::InvalidConfig(_))
+        ));
     }
 }

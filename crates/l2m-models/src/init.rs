@@ -110,7 +110,12 @@ impl SimpleBackend for SeededInit {
         Ok(out)
     }
 
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         candle_core::bail!("parameter {name} must be created with a shape")
     }
 
@@ -148,7 +153,12 @@ mod tests {
 
     fn build(seed: u64) -> (VarMap, Tensor) {
         let vm = VarMap::new();
-        let vb = seeded_var_builder(&vm, ChaCha8Rng::seed_from_u64(seed), DType::F32, &Device::Cpu);
+        let vb = seeded_var_builder(
+            &vm,
+            ChaCha8Rng::seed_from_u64(seed),
+            DType::F32,
+            &Device::Cpu,
+        );
         let w = vb
             .get_with_hints((64, 10), "w", Init::Uniform { lo: -0.5, up: 0.5 })
             .expect("created");
@@ -179,10 +189,21 @@ mod tests {
         assert!(u.iter().all(|&x| (-0.1..0.1).contains(&x)));
         let mean = u.iter().map(|&x| x as f64).sum::<f64>() / u.len() as f64;
         assert!(mean.abs() < 0.002);
-        let n = sample(Init::Randn { mean: 1.0, stdev: 2.0 }, &shape, &mut rng);
+        let n = sample(
+            Init::Randn {
+                mean: 1.0,
+                stdev: 2.0,
+            },
+            &shape,
+            &mut rng,
+        );
         let m = n.iter().map(|&x| x as f64).sum::<f64>() / n.len() as f64;
         let v = n.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n.len() as f64;
-        assert!((m - 1.0).abs() < 0.05 && (v.sqrt() - 2.0).abs() < 0.05, "mean {m} std {}", v.sqrt());
+        assert!(
+            (m - 1.0).abs() < 0.05 && (v.sqrt() - 2.0).abs() < 0.05,
+            "mean {m} std {}",
+            v.sqrt()
+        );
         assert_eq!(sample(Init::Const(3.0), &shape, &mut rng)[7], 3.0);
     }
 
@@ -194,7 +215,10 @@ mod tests {
             .get_with_hints((64, 10), "w", Init::Const(0.0))
             .expect("exists");
         assert_eq!(
-            again.sum_all().and_then(|s| s.to_scalar::<f32>()).expect("sum"),
+            again
+                .sum_all()
+                .and_then(|s| s.to_scalar::<f32>())
+                .expect("sum"),
             w.sum_all().and_then(|s| s.to_scalar::<f32>()).expect("sum")
         );
         assert!(vb.get_with_hints((3, 3), "w", Init::Const(0.0)).is_err());

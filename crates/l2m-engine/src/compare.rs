@@ -1,0 +1,194 @@
+//! Running a comparison: every strategy for every seed, then a summary across seeds.
+
+use serde::{Deserialize, Serialize};
+
+use l2m_core::convergence::{self, Direction, Summary};
+
+use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo, train_one};
+
+/// Receives progress from the engine (the CLI draws progress bars with it). Every method
+/// has an empty default.
+pub trait Observer {
+    /// A strategy-seed run begins.
+    fn run_started(&mut self, _strategy: &str, _seed: u64, _epochs: usize) {}
+    /// An epoch ended.
+    fn epoch_done(&mut self, _record: &EpochRecord) {}
+    /// A strategy-seed run ended.
+    fn run_finished(&mut self, _strategy: &str, _seed: u64) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SilentObserver;
+
+impl Observer for SilentObserver {}
+
+/// One strategy's results across seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategySummary {
+    /// Strategy name.
+    pub strategy: String,
+    /// Final test metric over seeds.
+    pub final_test: Summary,
+    /// Final test metric per class, mean over seeds.
+    pub final_test_per_class: Vec<f64>,
+    /// Best test metric over the epochs, mean over seeds.
+    pub best_test: Summary,
+    /// Epoch at which the seed-mean test curve first reaches the common target.
+    pub epochs_to_target: Option<usize>,
+    /// Per seed, the epoch at which its own curve first reaches the common target
+    /// (`None` where it never does).
+    pub epochs_to_target_per_seed: Vec<Option<usize>>,
+    /// Proportions after the last update, mean over seeds.
+    pub final_alpha: Vec<f64>,
+    /// Mean wall-clock training seconds per epoch.
+    pub train_seconds_per_epoch: f64,
+    /// The seed-mean test curve, one value per epoch.
+    pub mean_test_curve: Vec<f64>,
+}
+
+/// The result of a comparison, as written to `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Experiment name.
+    pub experiment: String,
+    /// Metric name (for example "MSE").
+    pub metric: String,
+    /// Whether lower or higher is better.
+    pub direction: Direction,
+    /// Epochs per run.
+    pub epochs: usize,
+    /// Seeds run.
+    pub seeds: Vec<u64>,
+    /// Class names.
+    pub class_names: Vec<String>,
+    /// Training samples per class (of the first seed).
+    pub train_class_sizes: Vec<usize>,
+    /// The common target: the best seed-mean test value that every strategy reaches.
+    pub target: Option<f64>,
+    /// One entry per strategy, in configuration order.
+    pub strategies: Vec<StrategySummary>,
+}
+
+/// Runs every strategy for every seed of `cfg`, writing records into `dir`, and returns
+/// (and writes to `summary.json`) the comparison across seeds.
+pub fn run_experiment(
+    cfg: &ExperimentConfig,
+    dir: &RunDir,
+    observer: &mut dyn Observer,
+) -> Result<Comparison> {
+    cfg.validate()?;
+    dir.write_json("config.json", cfg)?;
+    let mut runs: Vec<Vec<(Vec<EpochRecord>, RunInfo)>> = vec![Vec::new(); cfg.strategies.len()];
+    for &seed in &cfg.seeds {
+        let (train, test) = cfg.dataset.load(seed)?;
+        for (s, strategy) in cfg.strategies.iter().enumerate() {
+            let path = dir.run_path(strategy.name(), seed)?;
+            let outcome = train_one(cfg, strategy, &train, &test, seed, Some(&path), observer)?;
+            runs[s].push((outcome.records, outcome.info));
+        }
+    }
+    let comparison = summarize(cfg, &runs);
+    dir.write_json("summary.json", &comparison)?;
+    Ok(comparison)
+}
+
+fn mean_curve(curves: &[Vec<f64>]) -> Vec<f64> {
+    let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+    (0..len)
+        .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
+        .collect()
+}
+
+fn mean_vec(vs: &[&[f64]]) -> Vec<f64> {
+    let len = vs.first().map_or(0, |v| v.len());
+    (0..len)
+        .map(|i| vs.iter().map(|v| v[i]).sum::<f64>() / vs.len() as f64)
+        .collect()
+}
+
+fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) -> Comparison {
+    let direction = cfg.task.direction();
+    let curves: Vec<Vec<Vec<f64>>> = runs
+        .iter()
+        .map(|seeds| {
+            seeds
+                .iter()
+                .map(|(recs, _)| recs.iter().map(|r| r.test_loss).collect())
+                .collect()
+        })
+        .collect();
+    let means: Vec<Vec<f64>> = curves.iter().map(|c| mean_curve(c)).collect();
+    let refs: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
+    let target = convergence::common_target(&refs, direction);
+    let empty = Summary {
+        n: 0,
+        mean: f64::NAN,
+        std: f64::NAN,
+        ci95: f64::NAN,
+    };
+    let strategies = cfg
+        .strategies
+        .iter()
+        .zip(runs)
+        .zip(curves.iter().zip(&means))
+        .map(|((spec, seeds), (seed_curves, mean))| {
+            let finals: Vec<f64> = seed_curves
+                .iter()
+                .filter_map(|c| c.last().copied())
+                .collect();
+            let bests: Vec<f64> = seed_curves
+                .iter()
+                .filter_map(|c| convergence::best(c, direction))
+                .collect();
+            let last: Vec<&EpochRecord> = seeds.iter().filter_map(|(r, _)| r.last()).collect();
+            let per_class: Vec<&[f64]> = last
+                .iter()
+                .map(|r| r.test_loss_per_class.as_slice())
+                .collect();
+            let alphas: Vec<&[f64]> = seeds
+                .iter()
+                .map(|(_, i)| i.final_alpha.as_slice())
+                .collect();
+            let (secs, epochs) = seeds
+                .iter()
+                .flat_map(|(r, _)| r)
+                .fold((0.0, 0usize), |(s, n), r| (s + r.train_seconds, n + 1));
+            StrategySummary {
+                strategy: spec.name().to_string(),
+                final_test: convergence::summarize(&finals).unwrap_or(empty),
+                final_test_per_class: mean_vec(&per_class),
+                best_test: convergence::summarize(&bests).unwrap_or(empty),
+                epochs_to_target: target
+                    .and_then(|t| convergence::epochs_to_target(mean, t, direction)),
+                epochs_to_target_per_seed: seed_curves
+                    .iter()
+                    .map(|c| target.and_then(|t| convergence::epochs_to_target(c, t, direction)))
+                    .collect(),
+                final_alpha: mean_vec(&alphas),
+                train_seconds_per_epoch: if epochs > 0 {
+                    secs / epochs as f64
+                } else {
+                    0.0
+                },
+                mean_test_curve: mean.clone(),
+            }
+        })
+        .collect();
+    let first_info = runs.iter().flat_map(|s| s.first()).map(|(_, i)| i).next();
+    Comparison {
+        experiment: cfg.name.clone(),
+        metric: cfg.task.metric_name().to_string(),
+        direction,
+        epochs: cfg.epochs,
+        seeds: cfg.seeds.clone(),
+        class_names: first_info
+            .map(|i| i.class_names.clone())
+            .unwrap_or_default(),
+        train_class_sizes: first_info
+            .map(|i| i.train_class_sizes.clone())
+            .unwrap_or_default(),
+        target,
+        strategies,
+    }
+}

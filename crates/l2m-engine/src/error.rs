@@ -1,0 +1,65 @@
+//! Typed errors of training runs.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a training run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A loss became NaN or infinite.
+    #[error("training diverged: {what} is {value} at epoch {epoch} of strategy {strategy} (seed {seed}); records up to epoch {} are kept", epoch - 1)]
+    Diverged {
+        /// Strategy name.
+        strategy: String,
+        /// Seed.
+        seed: u64,
+        /// Epoch (1-based) at which it happened.
+        epoch: usize,
+        /// Which quantity.
+        what: String,
+        /// Its value.
+        value: f64,
+    },
+    /// A configuration value that cannot work.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Reading or writing a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Serialising records.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// Writing CSV records.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: csv::Error,
+    },
+    /// The mixing mathematics rejected a value.
+    #[error(transparent)]
+    Core(#[from] l2m_core::CoreError),
+    /// A dataset could not be built.
+    #[error(transparent)]
+    Data(#[from] l2m_data::DataError),
+    /// A model could not be built.
+    #[error(transparent)]
+    Model(#[from] l2m_models::ModelError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, EngineError>;

@@ -1,0 +1,213 @@
+//! What each epoch records, and the run directory it is written to.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{EngineError, Result, write_atomic};
+
+/// One epoch of one strategy and seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// Strategy name.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Mean per-sample training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// The same, per class (0 for a class that contributed no sample).
+    pub train_loss_per_class: Vec<f64>,
+    /// Training samples drawn from each class during the epoch.
+    pub train_samples_per_class: Vec<u64>,
+    /// Mean per-sample test loss (the test set is balanced as given).
+    pub test_loss: f64,
+    /// Mean test loss per class.
+    pub test_loss_per_class: Vec<f64>,
+    /// Class proportions the epoch's batches were drawn with.
+    pub alpha: Vec<f64>,
+    /// Wall-clock seconds spent training (batches, forward, backward, optimiser).
+    pub train_seconds: f64,
+    /// Wall-clock seconds spent on the test evaluation.
+    pub eval_seconds: f64,
+}
+
+/// Facts about one strategy-seed run, written beside its records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Strategy name.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Training samples per class after imbalancing.
+    pub train_class_sizes: Vec<usize>,
+    /// Test samples per class.
+    pub test_class_sizes: Vec<usize>,
+    /// Class names.
+    pub class_names: Vec<String>,
+    /// Sum and sum of squares of the initial parameters: equal across the strategies of a
+    /// seed, which is how the run shows they started from the same weights.
+    pub init_checksum: (f64, f64),
+    /// Optimiser steps per epoch (`floor(N / B)`).
+    pub steps_per_epoch: usize,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Proportions after the last update.
+    pub final_alpha: Vec<f64>,
+}
+
+/// Where a run writes: `<root>/seed-<s>/<strategy>/{records.jsonl,records.csv,run.json}`
+/// plus `<root>/config.json` and `<root>/summary.json`.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// Creates the directory (and parents).
+    pub fn create(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|source| EngineError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        Ok(Self { root })
+    }
+
+    /// The root path.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of one strategy and seed, created if missing.
+    pub fn run_path(&self, strategy: &str, seed: u64) -> Result<PathBuf> {
+        let p = self.root.join(format!("seed-{seed}")).join(strategy);
+        std::fs::create_dir_all(&p).map_err(|source| EngineError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        Ok(p)
+    }
+
+    /// Writes a JSON document atomically under the root.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        write_json(&self.root.join(name), value)
+    }
+}
+
+/// Serialises `value` as pretty JSON into `path`, atomically.
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| EngineError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// Rewrites `records.jsonl` and `records.csv` in `dir` with all `records`, atomically.
+pub(crate) fn write_records(
+    dir: &Path,
+    records: &[EpochRecord],
+    class_names: &[String],
+) -> Result<()> {
+    let jsonl_path = dir.join("records.jsonl");
+    let mut jsonl = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut jsonl, r).map_err(|source| EngineError::Json {
+            path: jsonl_path.clone(),
+            source,
+        })?;
+        jsonl.push(b'\n');
+    }
+    write_atomic(&jsonl_path, &jsonl)?;
+
+    let csv_path = dir.join("records.csv");
+    let csv_err = |source| EngineError::Csv {
+        path: csv_path.clone(),
+        source,
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "epoch",
+        "strategy",
+        "seed",
+        "train_loss",
+        "test_loss",
+        "train_seconds",
+        "eval_seconds",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for prefix in ["train_loss", "test_loss", "alpha", "train_samples"] {
+        header.extend(class_names.iter().map(|c| format!("{prefix}[{c}]")));
+    }
+    w.write_record(&header).map_err(csv_err)?;
+    for r in records {
+        let mut row = vec![
+            r.epoch.to_string(),
+            r.strategy.clone(),
+            r.seed.to_string(),
+            r.train_loss.to_string(),
+            r.test_loss.to_string(),
+            r.train_seconds.to_string(),
+            r.eval_seconds.to_string(),
+        ];
+        for v in [&r.train_loss_per_class, &r.test_loss_per_class, &r.alpha] {
+            row.extend(v.iter().map(f64::to_string));
+        }
+        row.extend(r.train_samples_per_class.iter().map(u64::to_string));
+        w.write_record(&row).map_err(csv_err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| EngineError::Io {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    write_atomic(&csv_path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            strategy: "learn2mix".into(),
+            seed: 3,
+            train_loss: 1.5,
+            train_loss_per_class: vec![1.0, 2.0],
+            train_samples_per_class: vec![10, 10],
+            test_loss: 2.5,
+            test_loss_per_class: vec![2.0, 3.0],
+            alpha: vec![0.4, 0.6],
+            train_seconds: 0.1,
+            eval_seconds: 0.01,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_through_jsonl_and_csv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recs = vec![record(1), record(2)];
+        write_records(dir.path(), &recs, &["a".into(), "b".into()]).expect("write");
+        let text = std::fs::read_to_string(dir.path().join("records.jsonl")).expect("read");
+        let back: Vec<EpochRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("parse"))
+            .collect();
+        assert_eq!(back, recs);
+        let csv = std::fs::read_to_string(dir.path().join("records.csv")).expect("read");
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next().expect("header"),
+            "epoch,strategy,seed,train_loss,test_loss,train_seconds,eval_seconds,train_loss[a],train_loss[b],test_loss[a],test_loss[b],alpha[a],alpha[b],train_samples[a],train_samples[b]"
+        );
+        assert_eq!(
+            lines.next().expect("row"),
+            "1,learn2mix,3,1.5,2.5,0.1,0.01,1,2,2,3,0.4,0.6,10,10"
+        );
+        assert_eq!(lines.count(), 1);
+    }
+}

@@ -1,0 +1,193 @@
+//! End-to-end tests of the training loop on a small Mean Estimation set.
+
+use l2m_data::synthetic::MeanEstimation;
+
+use crate::*;
+
+fn small(epochs: usize) -> ExperimentConfig {
+    let mut cfg = preset("mean-estimation").expect("preset");
+    cfg.dataset = DatasetSpec::MeanEstimation(MeanEstimation {
+        train_counts: [100, 100, 80, 20],
+        test_per_class: 50,
+        draws: 10,
+    });
+    cfg.batch_size = 50;
+    cfg.epochs = epochs;
+    cfg.seeds = vec![7];
+    cfg.optimizer.lr = 1e-3;
+    cfg.set_gamma(0.5);
+    cfg
+}
+
+fn run(cfg: &ExperimentConfig, strategy: &str, seed: u64) -> TrainOutcome {
+    let (train, test) = cfg.dataset.load(seed).expect("data");
+    let spec = StrategySpec::parse(strategy, cfg.gamma().expect("gamma")).expect("strategy");
+    train_one(cfg, &spec, &train, &test, seed, None, &mut SilentObserver).expect("train")
+}
+
+fn without_time(mut records: Vec<EpochRecord>) -> Vec<EpochRecord> {
+    for r in &mut records {
+        r.train_seconds = 0.0;
+        r.eval_seconds = 0.0;
+    }
+    records
+}
+
+#[test]
+fn every_strategy_starts_from_the_same_weights_and_takes_the_same_steps() {
+    let cfg = small(2);
+    let l2m = run(&cfg, "learn2mix", 7);
+    let cl = run(&cfg, "classical", 7);
+    let st = run(&cfg, "stratified", 7);
+    assert_eq!(l2m.info.init_checksum, cl.info.init_checksum);
+    assert_eq!(l2m.info.init_checksum, st.info.init_checksum);
+    assert_ne!(
+        run(&cfg, "learn2mix", 8).info.init_checksum,
+        l2m.info.init_checksum
+    );
+    // floor(300 / 50) = 6 steps of 50 samples, whatever the strategy.
+    for o in [&l2m, &cl, &st] {
+        assert_eq!(o.info.steps_per_epoch, 6);
+        for r in &o.records {
+            assert_eq!(r.train_samples_per_class.iter().sum::<u64>(), 300);
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_the_same_numbers() {
+    let cfg = small(3);
+    let a = without_time(run(&cfg, "learn2mix", 7).records);
+    let b = without_time(run(&cfg, "learn2mix", 7).records);
+    assert_eq!(a, b);
+    let c = without_time(run(&cfg, "learn2mix", 9).records);
+    assert_ne!(a[2].test_loss, c[2].test_loss);
+}
+
+#[test]
+fn learn2mix_moves_alpha_toward_the_hard_class_and_classical_does_not() {
+    let cfg = small(3);
+    let l2m = run(&cfg, "learn2mix", 7);
+    let cl = run(&cfg, "classical", 7);
+    let alpha_star = [100.0 / 300.0, 100.0 / 300.0, 80.0 / 300.0, 20.0 / 300.0];
+    for (a, b) in l2m.records[0].alpha.iter().zip(alpha_star) {
+        assert!((a - b).abs() < 1e-12, "learn2mix starts from alpha*");
+    }
+    // The uniform class (targets around 35) has by far the largest loss: its share grows,
+    // exactly as the rule says given the recorded class-wise losses.
+    let first = &l2m.records[0];
+    let second = &l2m.records[1];
+    assert!(second.alpha[3] > first.alpha[3] + 0.2, "{:?}", second.alpha);
+    let total: f64 = first.train_loss_per_class.iter().sum();
+    for i in 0..4 {
+        let want = first.alpha[i] + 0.5 * (first.train_loss_per_class[i] / total - first.alpha[i]);
+        assert!((second.alpha[i] - want).abs() < 1e-9, "class {i}");
+    }
+    // More uniform-class samples in the batches once alpha moved.
+    assert!(second.train_samples_per_class[3] > first.train_samples_per_class[3]);
+    for r in &cl.records {
+        for (a, b) in r.alpha.iter().zip(alpha_star) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn last_batch_estimator_is_an_option() {
+    let cfg = small(2);
+    let (train, test) = cfg.dataset.load(7).expect("data");
+    let spec = StrategySpec::Learn2Mix {
+        gamma: 0.5,
+        allocation: l2m_core::Allocation::default(),
+        estimator: l2m_core::Estimator::LastBatch,
+    };
+    let last = train_one(&cfg, &spec, &train, &test, 7, None, &mut SilentObserver).expect("train");
+    let mean = run(&cfg, "learn2mix", 7);
+    // Same first epoch (same weights, same batches), different alpha after it.
+    assert_eq!(last.records[0].train_loss, mean.records[0].train_loss);
+    assert_ne!(last.records[1].alpha, mean.records[1].alpha);
+}
+
+#[test]
+fn run_directory_holds_config_records_and_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = small(2);
+    cfg.seeds = vec![1, 2];
+    let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
+    let cmp = run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    let root = run_dir.path();
+    let config: ExperimentConfig =
+        serde_json::from_slice(&std::fs::read(root.join("config.json")).expect("config"))
+            .expect("parse");
+    assert_eq!(config, cfg);
+    for seed in [1, 2] {
+        for s in ["learn2mix", "classical"] {
+            let d = root.join(format!("seed-{seed}")).join(s);
+            let jsonl = std::fs::read_to_string(d.join("records.jsonl")).expect("jsonl");
+            assert_eq!(jsonl.lines().count(), 2);
+            let csv = std::fs::read_to_string(d.join("records.csv")).expect("csv");
+            assert_eq!(csv.lines().count(), 3);
+            let info: RunInfo =
+                serde_json::from_slice(&std::fs::read(d.join("run.json")).expect("run.json"))
+                    .expect("parse");
+            assert_eq!(info.epochs_done, 2);
+            assert_eq!(info.seed, seed);
+        }
+    }
+    let summary: Comparison =
+        serde_json::from_slice(&std::fs::read(root.join("summary.json")).expect("summary"))
+            .expect("parse");
+    assert_eq!(summary, cmp);
+    assert_eq!(cmp.strategies.len(), 2);
+    assert_eq!(cmp.strategies[0].final_test.n, 2);
+    // Every strategy reaches the common target, by construction.
+    assert!(cmp.strategies.iter().all(|s| s.epochs_to_target.is_some()));
+}
+
+#[test]
+fn divergence_names_epoch_and_strategy_and_keeps_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = small(5);
+    cfg.optimizer.lr = 1e30;
+    let (train, test) = cfg.dataset.load(7).expect("data");
+    let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let e = train_one(
+        &cfg,
+        &spec,
+        &train,
+        &test,
+        7,
+        Some(dir.path()),
+        &mut SilentObserver,
+    )
+    .expect_err("diverges");
+    let EngineError::Diverged {
+        strategy, epoch, ..
+    } = &e
+    else {
+        panic!("expected divergence, got {e}");
+    };
+    assert_eq!(strategy, "classical");
+    assert!(
+        e.to_string()
+            .contains(&format!("at epoch {epoch} of strategy classical"))
+    );
+    if *epoch > 1 {
+        let jsonl = std::fs::read_to_string(dir.path().join("records.jsonl")).expect("kept");
+        assert_eq!(jsonl.lines().count(), epoch - 1);
+    }
+}
+
+#[test]
+fn batch_larger_than_the_training_set_is_a_clear_error() {
+    let mut cfg = small(1);
+    cfg.batch_size = 10_000;
+    let (train, test) = cfg.dataset.load(7).expect("data");
+    let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let e =
+        train_one(&cfg, &spec, &train, &test, 7, None, &mut SilentObserver).expect_err("too big");
+    assert!(
+        e.to_string()
+            .contains("batch_size 10000 exceeds the 300 training samples")
+    );
+}
