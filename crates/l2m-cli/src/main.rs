@@ -1,1 +1,117 @@
-fn main() {}
+//! `l2m`: train neural networks with learn2mix and compare it with classical training.
+//!
+//! `l2m compare` with no arguments runs the paper's Mean Estimation experiment (Adam,
+//! lr 5e-5, gamma 0.01, B 500, 500 epochs, 5 seeds) for learn2mix and classical training,
+//! prints a table and writes a run directory. Flags override each setting; see
+//! `l2m compare --help`.
+
+mod args;
+mod progress;
+mod table;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use args::{Cli, Command, CompareArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.debug);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed pipe (`l2m compare | head`) is not an error worth reporting.
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(std::io::stderr(), "l2m: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(debug: bool) {
+    let filter = if debug { "debug" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("L2M_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Compare(args) => compare(args),
+        Command::List => {
+            let mut out = std::io::stdout().lock();
+            for name in l2m_engine::PRESETS {
+                let cfg = l2m_engine::preset(name)?;
+                writeln!(
+                    out,
+                    "{name:<20} {} on {}, {} epochs, B {}, lr {}, strategies {}",
+                    cfg.model.name(),
+                    cfg.name,
+                    cfg.epochs,
+                    cfg.batch_size,
+                    cfg.optimizer.lr,
+                    cfg.strategies
+                        .iter()
+                        .map(|s| s.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let cfg = args.resolve()?;
+    let dir = match &args.out {
+        Some(p) => p.clone(),
+        None => default_run_dir(Path::new("runs"), &cfg.name),
+    };
+    let run_dir = l2m_engine::RunDir::create(&dir)
+        .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
+    tracing::info!(path = %dir.display(), "run directory");
+    let mut observer = progress::Bars::new(&cfg, args.quiet);
+    let comparison =
+        l2m_engine::run_experiment(&cfg, &run_dir, &mut observer).with_context(|| {
+            format!(
+                "experiment {} failed (records so far are in {})",
+                cfg.name,
+                dir.display()
+            )
+        })?;
+    observer.finish();
+    let mut out = std::io::stdout().lock();
+    table::print(&mut out, &cfg, &comparison)?;
+    writeln!(out, "\nrun directory: {}", dir.display())?;
+    Ok(())
+}
+
+/// `runs/<experiment>-<UTC time>`, with a numeric suffix if that exists already.
+fn default_run_dir(root: &Path, name: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let base = root.join(format!("{name}-{stamp}"));
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    candidate
+}

@@ -1,0 +1,209 @@
+//! Command-line flags, and their validation into an experiment configuration.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use l2m_engine::{ExperimentConfig, StrategySpec};
+use l2m_models::DeviceKind;
+
+/// Train neural networks with learn2mix and compare it with the alternatives.
+#[derive(Debug, Parser)]
+#[command(name = "l2m", version, about)]
+pub struct Cli {
+    /// Log debug messages to standard error (or set L2M_LOG, e.g. L2M_LOG=l2m_engine=debug).
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train every strategy of an experiment for several seeds and compare them.
+    Compare(CompareArgs),
+    /// List the built-in experiments.
+    List,
+}
+
+/// Flags of `l2m compare`; anything not given keeps the experiment's paper setting.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Built-in experiment to run (see `l2m list`).
+    #[arg(long, short = 'e', default_value = "mean-estimation")]
+    pub experiment: String,
+    /// Epochs per run.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: Option<u64>,
+    /// Number of seeds; runs seeds FIRST_SEED..FIRST_SEED+N.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub seeds: Option<u64>,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Adam learning rate (a positive number).
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// learn2mix mixing rate gamma, in (0, 1].
+    #[arg(long, value_parser = unit_interval, allow_negative_numbers = true)]
+    pub gamma: Option<f64>,
+    /// Training batch size.
+    #[arg(long, short = 'b', value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
+    /// Comma-separated strategies: learn2mix, classical, stratified.
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Option<Vec<String>>,
+    /// Device: cpu, cuda[:N] or metal[:N] (GPU devices need the matching build feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceKind,
+    /// Run directory (default: runs/<experiment>-<UTC time>).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("expected a positive number, got {v}")),
+        Err(e) => Err(format!("expected a positive number: {e}")),
+    }
+}
+
+fn unit_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        Ok(v) => Err(format!("expected a number in (0, 1], got {v}")),
+        Err(e) => Err(format!("expected a number in (0, 1]: {e}")),
+    }
+}
+
+impl CompareArgs {
+    /// The experiment preset with these flags applied, validated.
+    pub fn resolve(&self) -> anyhow::Result<ExperimentConfig> {
+        let mut cfg = l2m_engine::preset(&self.experiment)
+            .map_err(|e| anyhow::anyhow!("--experiment: {e}"))?;
+        if let Some(e) = self.epochs {
+            cfg.epochs = usize::try_from(e)?;
+        }
+        if let Some(n) = self.seeds {
+            cfg.seeds = (self.first_seed..self.first_seed + n).collect();
+        } else if self.first_seed != 0 {
+            let n = cfg.seeds.len() as u64;
+            cfg.seeds = (self.first_seed..self.first_seed + n).collect();
+        }
+        if let Some(lr) = self.lr {
+            cfg.optimizer.lr = lr;
+        }
+        if let Some(b) = self.batch_size {
+            cfg.batch_size = usize::try_from(b)?;
+        }
+        let gamma = self.gamma.or(cfg.gamma()).unwrap_or(0.1);
+        if let Some(names) = &self.strategies {
+            cfg.strategies = names
+                .iter()
+                .map(|n| StrategySpec::parse(n.trim(), gamma))
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("--strategies: {e}"))?;
+        }
+        cfg.set_gamma(gamma);
+        cfg.device = self.device;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("l2m").chain(args.iter().copied()))
+    }
+
+    fn compare_args(args: &[&str]) -> CompareArgs {
+        match parse(args).expect("parses").command {
+            Command::Compare(a) => a,
+            Command::List => unreachable!("compare"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_paper_settings() {
+        let cfg = compare_args(&["compare"]).resolve().expect("valid");
+        assert_eq!(cfg.name, "mean-estimation");
+        assert_eq!(cfg.optimizer.lr, 5e-5);
+        assert_eq!(cfg.gamma(), Some(0.01));
+        assert_eq!(cfg.batch_size, 500);
+        assert_eq!(cfg.seeds, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn flags_override() {
+        let cfg = compare_args(&[
+            "compare",
+            "--epochs",
+            "3",
+            "--seeds",
+            "2",
+            "--first-seed",
+            "10",
+            "--lr",
+            "1e-3",
+            "--gamma",
+            "0.5",
+            "-b",
+            "100",
+            "--strategies",
+            "classical,learn2mix,stratified",
+        ])
+        .resolve()
+        .expect("valid");
+        assert_eq!(cfg.epochs, 3);
+        assert_eq!(cfg.seeds, vec![10, 11]);
+        assert_eq!(cfg.optimizer.lr, 1e-3);
+        assert_eq!(cfg.gamma(), Some(0.5));
+        assert_eq!(cfg.batch_size, 100);
+        let names: Vec<_> = cfg.strategies.iter().map(|s| s.name()).collect();
+        assert_eq!(names, vec!["classical", "learn2mix", "stratified"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        for (args, flag) in [
+            (vec!["compare", "--gamma", "1.5"], "--gamma"),
+            (vec!["compare", "--gamma", "0"], "--gamma"),
+            (vec!["compare", "--lr", "-1"], "--lr"),
+            (vec!["compare", "--lr", "abc"], "--lr"),
+            (vec!["compare", "--epochs", "0"], "--epochs"),
+            (vec!["compare", "--batch-size", "0"], "--batch-size"),
+            (vec!["compare", "--seeds", "0"], "--seeds"),
+            (vec!["compare", "--device", "tpu"], "--device"),
+        ] {
+            let e = parse(&args).expect_err("invalid").to_string();
+            assert!(e.contains(flag), "{args:?}: {e}");
+        }
+        let e = compare_args(&["compare", "--strategies", "learn2mix,focal"])
+            .resolve()
+            .expect_err("unknown strategy")
+            .to_string();
+        assert!(
+            e.starts_with("--strategies: ") && e.contains("unknown strategy \"focal\""),
+            "{e}"
+        );
+        let e = compare_args(&["compare", "--experiment", "imagenet"])
+            .resolve()
+            .expect_err("unknown")
+            .to_string();
+        assert!(e.starts_with("--experiment: "), "{e}");
+        let e = compare_args(&["compare", "--strategies", "classical,classical"])
+            .resolve()
+            .expect_err("duplicate")
+            .to_string();
+        assert!(e.contains("each strategy may appear once"), "{e}");
+    }
+}

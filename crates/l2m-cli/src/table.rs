@@ -1,0 +1,107 @@
+//! The comparison table printed at the end of `l2m compare`.
+
+use std::io::Write;
+
+use comfy_table::{Cell, Table, presets::UTF8_FULL_CONDENSED};
+
+use l2m_engine::{Comparison, ExperimentConfig};
+
+fn fmt(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e4).contains(&v.abs()) {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// Writes the table and the plain-language verdict.
+pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> std::io::Result<()> {
+    let seeds = match (c.seeds.first(), c.seeds.last()) {
+        (Some(a), Some(b)) if a != b => format!("seeds {a}-{b}"),
+        (Some(a), _) => format!("seed {a}"),
+        _ => String::new(),
+    };
+    writeln!(
+        out,
+        "{}: {}, Adam lr {}, B {}, {} epochs, {seeds}",
+        c.experiment,
+        cfg.model.name(),
+        cfg.optimizer.lr,
+        cfg.batch_size,
+        c.epochs
+    )?;
+    let sizes: Vec<String> = c
+        .class_names
+        .iter()
+        .zip(&c.train_class_sizes)
+        .map(|(n, s)| format!("{n} {s}"))
+        .collect();
+    writeln!(out, "training samples per class: {}", sizes.join(", "))?;
+
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec![
+        "strategy".to_string(),
+        format!("final test {} (mean ± 95% CI)", c.metric),
+    ];
+    header.extend(c.class_names.iter().cloned());
+    header.push("epochs to target".into());
+    header.push("final alpha".into());
+    header.push("s/epoch".into());
+    table.set_header(header);
+    for s in &c.strategies {
+        let mut row = vec![
+            Cell::new(&s.strategy),
+            Cell::new(if s.final_test.n > 1 {
+                format!("{} ± {}", fmt(s.final_test.mean), fmt(s.final_test.ci95))
+            } else {
+                format!("{} (one seed)", fmt(s.final_test.mean))
+            }),
+        ];
+        row.extend(s.final_test_per_class.iter().map(|v| Cell::new(fmt(*v))));
+        row.push(Cell::new(
+            s.epochs_to_target
+                .map_or("-".to_string(), |e| e.to_string()),
+        ));
+        row.push(Cell::new(
+            s.final_alpha
+                .iter()
+                .map(|a| format!("{a:.3}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ));
+        row.push(Cell::new(format!("{:.4}", s.train_seconds_per_epoch)));
+        table.add_row(row);
+    }
+    writeln!(out, "{table}")?;
+    writeln!(
+        out,
+        "per-class columns: final test {} per class, mean over seeds",
+        c.metric
+    )?;
+    if let Some(t) = c.target {
+        writeln!(
+            out,
+            "target: test {} {} {} (the best seed-mean value that every strategy reaches)",
+            c.metric,
+            match c.direction {
+                l2m_core::convergence::Direction::LowerIsBetter => "<=",
+                l2m_core::convergence::Direction::HigherIsBetter => ">=",
+            },
+            fmt(t)
+        )?;
+        let reached: Vec<String> = c
+            .strategies
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} at epoch {}",
+                    s.strategy,
+                    s.epochs_to_target.map_or("-".into(), |e| e.to_string())
+                )
+            })
+            .collect();
+        writeln!(out, "reached: {}", reached.join(", "))?;
+    }
+    Ok(())
+}

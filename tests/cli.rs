@@ -1,0 +1,153 @@
+//! End-to-end tests of the `l2m` binary: what a user types, what they get back.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn l2m(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args)
+        .output()
+        .expect("the l2m binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn compare_trains_both_strategies_and_writes_the_run_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let o = l2m(&[
+        "compare",
+        "--epochs",
+        "3",
+        "--seeds",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("mean-estimation: FC 10-64-1, Adam lr 0.00005, B 500, 3 epochs, seeds 0-1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(
+        "training samples per class: normal 1000, exponential 1000, chi-squared 800, uniform 200"
+    ));
+    assert!(stdout.contains("learn2mix") && stdout.contains("classical"));
+    assert!(stdout.contains("target: test MSE <="));
+    assert!(stdout.contains(&format!("run directory: {}", out.display())));
+
+    for f in ["config.json", "summary.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).expect("read"))
+            .expect("json");
+    assert_eq!(config["seeds"], serde_json::json!([0, 1]));
+    assert_eq!(config["optimizer"]["lr"], serde_json::json!(5e-5));
+    for seed in 0..2 {
+        for s in ["learn2mix", "classical"] {
+            let d = out.join(format!("seed-{seed}")).join(s);
+            assert_records(&d, 3);
+        }
+    }
+    // Both strategies of a seed started from the same weights.
+    let checksum = |s: &str| {
+        let v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join("seed-1").join(s).join("run.json")).expect("read"),
+        )
+        .expect("json");
+        v["init_checksum"].clone()
+    };
+    assert_eq!(checksum("learn2mix"), checksum("classical"));
+}
+
+fn assert_records(dir: &Path, epochs: usize) {
+    let jsonl = std::fs::read_to_string(dir.join("records.jsonl")).expect("records.jsonl");
+    let records: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(records.len(), epochs);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["epoch"], serde_json::json!(i + 1));
+        assert_eq!(r["alpha"].as_array().expect("alpha").len(), 4);
+        assert_eq!(
+            r["test_loss_per_class"]
+                .as_array()
+                .expect("per class")
+                .len(),
+            4
+        );
+        assert!(r["test_loss"].as_f64().expect("number").is_finite());
+    }
+    let csv = std::fs::read_to_string(dir.join("records.csv")).expect("records.csv");
+    assert_eq!(csv.lines().count(), epochs + 1);
+}
+
+#[test]
+fn same_seed_same_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |name: &str| {
+        let o = l2m(&[
+            "compare",
+            "--epochs",
+            "2",
+            "--seeds",
+            "1",
+            "--quiet",
+            "--out",
+            dir.path().join(name).to_str().expect("utf-8"),
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let s: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(name).join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        s["strategies"]
+            .as_array()
+            .expect("strategies")
+            .iter()
+            .map(|x| x["mean_test_curve"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run("a"), run("b"));
+}
+
+#[test]
+fn bad_flags_exit_non_zero_with_the_flag_named() {
+    let o = l2m(&["compare", "--gamma", "2"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("--gamma"), "{}", text(&o.stderr));
+    let o = l2m(&["compare", "--strategies", "learn2mix,bogus", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with("l2m: --strategies: ") && err.contains("unknown strategy \"bogus\""),
+        "{err}"
+    );
+    let o = l2m(&[
+        "compare",
+        "--device",
+        "cuda",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--out",
+        "/nonexistent/x",
+    ]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn list_shows_the_presets() {
+    let o = l2m(&["list"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).starts_with("mean-estimation"));
+}
