@@ -1,1 +1,33 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
+//!
+//! - `cargo xtask tidy`: the repository's mechanical rules (every Rust file opens with a
+//!   `//!` doc comment; `l2m-core` depends on no tensor library and performs no I/O).
+//!   The same checks run as tests, so `cargo test --workspace` enforces them.
+
+mod tidy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let result = match args.next().as_deref() {
+        Some("tidy") => tidy::run(&project_root()),
+        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}; expected: tidy")),
+        None => Err(anyhow::anyhow!("usage: cargo xtask <command>; commands: tidy")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn project_root() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    dir.parent().map(PathBuf::from).unwrap_or(dir)
+}

@@ -198,9 +198,9 @@ mod tests {
             // Each coordinate moves by exactly gamma toward the normalised loss.
             let total: f64 = losses.iter().sum();
             if total > 0.0 {
-                for i in 0..losses.len() {
-                    let want = alpha.as_slice()[i] + gamma * (losses[i] / total - alpha.as_slice()[i]);
-                    prop_assert!((next.as_slice()[i] - want).abs() < 1e-12);
+                for ((l, a), n) in losses.iter().zip(alpha.as_slice()).zip(next.as_slice()) {
+                    let want = a + gamma * (l / total - a);
+                    prop_assert!((n - want).abs() < 1e-12);
                 }
             }
         }
