@@ -14,7 +14,9 @@ fn main() -> ExitCode {
     let result = match args.next().as_deref() {
         Some("tidy") => tidy::run(&project_root()),
         Some(other) => Err(anyhow::anyhow!("unknown command {other:?}; expected: tidy")),
-        None => Err(anyhow::anyhow!("usage: cargo xtask <command>; commands: tidy")),
+        None => Err(anyhow::anyhow!(
+            "usage: cargo xtask <command>; commands: tidy"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,11 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     if problems.is_empty() {
         Ok(())
     } else {
-        bail!("{} problem(s):\n  {}", problems.len(), problems.join("\n  "))
+        bail!(
+            "{} problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )
     }
 }
 
@@ -45,7 +49,10 @@ fn missing_module_docs(root: &Path) -> anyhow::Result<Vec<String>> {
     for f in files {
         let text = fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         if !text.trim_start().starts_with("//!") {
-            problems.push(format!("{}: does not start with a //! doc comment", f.display()));
+            problems.push(format!(
+                "{}: does not start with a //! doc comment",
+                f.display()
+            ));
         }
     }
     Ok(problems)
@@ -54,20 +61,33 @@ fn missing_module_docs(root: &Path) -> anyhow::Result<Vec<String>> {
 /// `l2m-core` stays free of Candle (any framework can use it) and of I/O.
 fn core_invariants(root: &Path) -> anyhow::Result<Vec<String>> {
     let core = root.join("crates/l2m-core");
-    let manifest = fs::read_to_string(core.join("Cargo.toml")).context("reading l2m-core's Cargo.toml")?;
+    let manifest =
+        fs::read_to_string(core.join("Cargo.toml")).context("reading l2m-core's Cargo.toml")?;
     let mut problems = Vec::new();
     for banned in ["candle", "tch", "burn", "ndarray"] {
         if manifest.lines().any(|l| l.trim_start().starts_with(banned)) {
-            problems.push(format!("crates/l2m-core/Cargo.toml: depends on {banned}; l2m-core must stay tensor-free"));
+            problems.push(format!(
+                "crates/l2m-core/Cargo.toml: depends on {banned}; l2m-core must stay tensor-free"
+            ));
         }
     }
     let mut files = Vec::new();
     rust_files(&core.join("src"), &mut files)?;
     for f in files {
         let text = fs::read_to_string(&f)?;
-        for banned in ["std::fs", "std::net", "File::", "std::env", "SystemTime", "Instant::"] {
+        for banned in [
+            "std::fs",
+            "std::net",
+            "File::",
+            "std::env",
+            "SystemTime",
+            "Instant::",
+        ] {
             if text.contains(banned) {
-                problems.push(format!("{}: uses {banned}; l2m-core performs no I/O and reads no clock", f.display()));
+                problems.push(format!(
+                    "{}: uses {banned}; l2m-core performs no I/O and reads no clock",
+                    f.display()
+                ));
             }
         }
     }
@@ -90,7 +110,11 @@ mod tests {
         let dir = tempfile_dir();
         let core = dir.join("crates/l2m-core/src");
         fs::create_dir_all(&core).expect("mkdir");
-        fs::write(dir.join("crates/l2m-core/Cargo.toml"), "[dependencies]\ncandle-core = \"0.11\"\n").expect("write");
+        fs::write(
+            dir.join("crates/l2m-core/Cargo.toml"),
+            "[dependencies]\ncandle-core = \"0.11\"\n",
+        )
+        .expect("write");
         fs::write(core.join("lib.rs"), "use std::fs::File;\n").expect("write");
         let err = run(&dir).expect_err("violations").to_string();
         assert!(err.contains("3 problem(s)"), "{err}");

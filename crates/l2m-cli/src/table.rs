@@ -44,6 +44,7 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
         "strategy".to_string(),
         format!("final test {} (mean ± 95% CI)", c.metric),
     ];
+    header.push(format!("minus {} (paired)", c.reference));
     header.extend(c.class_names.iter().cloned());
     header.push("epochs to target".into());
     header.push("final alpha".into());
@@ -58,6 +59,11 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
                 format!("{} (one seed)", fmt(s.final_test.mean))
             }),
         ];
+        row.push(Cell::new(match &s.final_minus_reference {
+            None => "-".to_string(),
+            Some(d) if d.n > 1 => format!("{:+.4} ± {:.4}", d.mean, d.ci95),
+            Some(d) => format!("{:+.4}", d.mean),
+        }));
         row.extend(s.final_test_per_class.iter().map(|v| Cell::new(fmt(*v))));
         row.push(Cell::new(
             s.epochs_to_target
@@ -76,8 +82,9 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
     writeln!(out, "{table}")?;
     writeln!(
         out,
-        "per-class columns: final test {} per class, mean over seeds",
-        c.metric
+        "per-class columns: final test {} per class, mean over seeds; paired: per-seed difference \
+         of final test {} (same data and initial weights), mean ± 95% CI",
+        c.metric, c.metric
     )?;
     if let Some(t) = c.target {
         writeln!(

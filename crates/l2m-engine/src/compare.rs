@@ -30,6 +30,10 @@ pub struct StrategySummary {
     pub strategy: String,
     /// Final test metric over seeds.
     pub final_test: Summary,
+    /// Paired over seeds (same data and initial weights): this strategy's final test
+    /// metric minus the reference strategy's (the first configured). `None` for the
+    /// reference itself.
+    pub final_minus_reference: Option<Summary>,
     /// Final test metric per class, mean over seeds.
     pub final_test_per_class: Vec<f64>,
     /// Best test metric over the epochs, mean over seeds.
@@ -64,6 +68,8 @@ pub struct Comparison {
     pub class_names: Vec<String>,
     /// Training samples per class (of the first seed).
     pub train_class_sizes: Vec<usize>,
+    /// The strategy paired differences are taken against (the first configured).
+    pub reference: String,
     /// The common target: the best seed-mean test value that every strategy reaches.
     pub target: Option<f64>,
     /// One entry per strategy, in configuration order.
@@ -127,15 +133,25 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
         std: f64::NAN,
         ci95: f64::NAN,
     };
+    let finals_of = |seed_curves: &[Vec<f64>]| -> Vec<f64> {
+        seed_curves
+            .iter()
+            .filter_map(|c| c.last().copied())
+            .collect()
+    };
+    let reference_finals = curves.first().map(|c| finals_of(c)).unwrap_or_default();
     let strategies = cfg
         .strategies
         .iter()
         .zip(runs)
         .zip(curves.iter().zip(&means))
-        .map(|((spec, seeds), (seed_curves, mean))| {
-            let finals: Vec<f64> = seed_curves
+        .enumerate()
+        .map(|(index, ((spec, seeds), (seed_curves, mean)))| {
+            let finals = finals_of(seed_curves);
+            let diffs: Vec<f64> = finals
                 .iter()
-                .filter_map(|c| c.last().copied())
+                .zip(&reference_finals)
+                .map(|(a, b)| a - b)
                 .collect();
             let bests: Vec<f64> = seed_curves
                 .iter()
@@ -157,6 +173,11 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
             StrategySummary {
                 strategy: spec.name().to_string(),
                 final_test: convergence::summarize(&finals).unwrap_or(empty),
+                final_minus_reference: if index == 0 {
+                    None
+                } else {
+                    convergence::summarize(&diffs)
+                },
                 final_test_per_class: mean_vec(&per_class),
                 best_test: convergence::summarize(&bests).unwrap_or(empty),
                 epochs_to_target: target
@@ -187,6 +208,11 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
             .unwrap_or_default(),
         train_class_sizes: first_info
             .map(|i| i.train_class_sizes.clone())
+            .unwrap_or_default(),
+        reference: cfg
+            .strategies
+            .first()
+            .map(|s| s.name().to_string())
             .unwrap_or_default(),
         target,
         strategies,
