@@ -31,6 +31,12 @@ pub enum TaskKind {
     Reconstruction,
 }
 
+impl From<Vec<f32>> for Features {
+    fn from(v: Vec<f32>) -> Self {
+        Features::F32(v)
+    }
+}
+
 impl Targets {
     /// The task these targets define.
     pub fn kind(&self) -> TaskKind {
@@ -42,10 +48,74 @@ impl Targets {
     }
 }
 
+/// Feature storage: real values, 8-bit pixels, or token ids, kept in their raw width.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Features {
+    /// Real values, used as they are.
+    F32(Vec<f32>),
+    /// 8-bit pixels, channel-first (`[C, H, W]` per sample). The model sees
+    /// `(p / 255 - mean[c]) / std[c]`; reconstruction targets are `p / 255`.
+    Pixels {
+        /// The raw bytes.
+        data: Vec<u8>,
+        /// Per-channel mean of `p / 255` to subtract.
+        mean: Vec<f32>,
+        /// Per-channel standard deviation to divide by.
+        std: Vec<f32>,
+    },
+    /// Token ids, for embedding layers.
+    Tokens(Vec<u32>),
+}
+
+impl Features {
+    /// Number of stored values.
+    pub fn len(&self) -> usize {
+        match self {
+            Features::F32(v) => v.len(),
+            Features::Pixels { data, .. } => data.len(),
+            Features::Tokens(v) => v.len(),
+        }
+    }
+
+    /// Whether no value is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes held by the values.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Features::F32(v) => v.len() * 4,
+            Features::Pixels { data, .. } => data.len(),
+            Features::Tokens(v) => v.len() * 4,
+        }
+    }
+
+    /// Sample `i` as f32 values, as the model sees them (pixels normalised).
+    pub fn sample_f32(&self, i: usize, dim: usize) -> Vec<f32> {
+        let range = i * dim..(i + 1) * dim;
+        match self {
+            Features::F32(v) => v[range].to_vec(),
+            Features::Tokens(v) => v[range].iter().map(|&t| t as f32).collect(),
+            Features::Pixels { data, mean, std } => {
+                let per_channel = dim / mean.len().max(1);
+                data[range]
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &p)| {
+                        let c = (j / per_channel.max(1)).min(mean.len().saturating_sub(1));
+                        (p as f32 / 255.0 - mean[c]) / std[c]
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// Samples stored once, contiguously: features row-major, one class per sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Samples {
-    features: Vec<f32>,
+    features: Features,
     sample_shape: Vec<usize>,
     targets: Targets,
     classes: Vec<u32>,
@@ -53,7 +123,7 @@ pub struct Samples {
 
 impl Samples {
     /// All features, `len() * feature_dim()` values, row-major.
-    pub fn features(&self) -> &[f32] {
+    pub fn features(&self) -> &Features {
         &self.features
     }
 
@@ -109,12 +179,13 @@ impl ClassDataset {
     /// every value must be finite.
     pub fn new(
         name: impl Into<String>,
-        features: Vec<f32>,
+        features: impl Into<Features>,
         sample_shape: Vec<usize>,
         targets: Targets,
         classes: Vec<u32>,
         class_names: Vec<String>,
     ) -> Result<Self> {
+        let features = features.into();
         let n = classes.len();
         let dim: usize = sample_shape.iter().product();
         if features.len() != n * dim {
@@ -140,12 +211,40 @@ impl ClassDataset {
                 });
             }
         }
-        if let Some((i, &value)) = features.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(DataError::NonFinite {
-                what: "a feature",
-                index: i / dim.max(1),
-                value,
-            });
+        match &features {
+            Features::F32(v) => {
+                if let Some((i, &value)) = v.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                    return Err(DataError::NonFinite {
+                        what: "a feature",
+                        index: i / dim.max(1),
+                        value,
+                    });
+                }
+            }
+            Features::Pixels { mean, std, .. } => {
+                let channels = sample_shape.first().copied().unwrap_or(0);
+                if mean.len() != channels || std.len() != channels {
+                    return Err(DataError::InvalidParameter {
+                        what: "pixel normalisation",
+                        reason: format!(
+                            "expected one mean and one std per channel ({channels}), got {} and {}",
+                            mean.len(),
+                            std.len()
+                        ),
+                    });
+                }
+                if std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+                    || mean.iter().any(|m| !m.is_finite())
+                {
+                    return Err(DataError::InvalidParameter {
+                        what: "pixel normalisation",
+                        reason: format!(
+                            "means must be finite and stds positive, got {mean:?} and {std:?}"
+                        ),
+                    });
+                }
+            }
+            Features::Tokens(_) => {}
         }
         let k = class_names.len();
         if k == 0 {
@@ -197,6 +296,12 @@ impl ClassDataset {
         };
         dataset.check_nonempty(context)?;
         Ok(dataset)
+    }
+
+    /// The same view under another name.
+    pub fn renamed(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// The dataset's name.

@@ -60,6 +60,40 @@ pub enum DataError {
         /// What is wrong and what is expected.
         reason: String,
     },
+    /// A file or folder that could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file whose content is not what its format requires.
+    #[error("{}: {reason}", path.display())]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what was expected.
+        reason: String,
+    },
+    /// A required file or folder that is not there.
+    #[error("{what} not found: looked for {}", tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Missing {
+        /// What was looked for.
+        what: String,
+        /// The paths tried.
+        tried: Vec<std::path::PathBuf>,
+    },
+    /// A class folder whose name is not one of the dataset's classes.
+    #[error("{}: unknown class folder {class:?}; expected one of {expected}", path.display())]
+    UnknownClass {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Its name.
+        class: String,
+        /// The known classes.
+        expected: String,
+    },
     /// An error of the mixing mathematics.
     #[error(transparent)]
     Core(#[from] CoreError),

@@ -135,7 +135,7 @@ mod tests {
         let n = classes.len();
         ClassDataset::new(
             "d",
-            (0..n).map(|i| i as f32).collect(),
+            (0..n).map(|i| i as f32).collect::<Vec<f32>>(),
             vec![1],
             Targets::Classes,
             classes,

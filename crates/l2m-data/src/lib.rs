@@ -17,8 +17,9 @@
 mod dataset;
 mod error;
 mod imbalance;
+pub mod load;
 pub mod synthetic;
 
-pub use dataset::{ClassDataset, Samples, Targets, TaskKind};
+pub use dataset::{ClassDataset, Features, Samples, Targets, TaskKind};
 pub use error::{DataError, Result};
 pub use imbalance::Imbalance;

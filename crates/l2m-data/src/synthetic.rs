@@ -137,8 +137,8 @@ mod tests {
             members.iter().map(|&i| t[i as usize] as f64).sum::<f64>() / members.len() as f64;
         let mean_draw = members
             .iter()
-            .flat_map(|&i| &s.features()[i as usize * dim..(i as usize + 1) * dim])
-            .map(|&x| x as f64)
+            .flat_map(|&i| s.features().sample_f32(i as usize, dim))
+            .map(|x| x as f64)
             .sum::<f64>()
             / (members.len() * dim) as f64;
         (mean_target, mean_draw)

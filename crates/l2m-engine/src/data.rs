@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use l2m_data::{ClassDataset, Targets};
+use l2m_data::{ClassDataset, Features, Targets};
 
 use crate::{EngineError, Result};
 
@@ -10,6 +10,8 @@ use crate::{EngineError, Result};
 /// gathered with `index_select`, so nothing per class is copied.
 pub(crate) struct DeviceData {
     features: Tensor,
+    /// For pixel storage: per-channel `(mean, std)` shaped to broadcast over a batch.
+    normalise: Option<(Tensor, Tensor)>,
     targets: Tensor,
     classes: Tensor,
     classes_host: Vec<u32>,
@@ -28,7 +30,21 @@ impl DeviceData {
         let s = dataset.samples();
         let mut shape = vec![s.len()];
         shape.extend_from_slice(s.sample_shape());
-        let features = Tensor::from_slice(s.features(), shape, device)?;
+        let (features, normalise) = match s.features() {
+            Features::F32(v) => (Tensor::from_slice(v, shape, device)?, None),
+            Features::Tokens(v) => (Tensor::from_slice(v, shape, device)?, None),
+            Features::Pixels { data, mean, std } => {
+                // [1, C, 1, 1, ...] so that it broadcasts over [B, C, H, W].
+                let mut bshape = vec![1, mean.len()];
+                bshape.extend(std::iter::repeat_n(
+                    1,
+                    s.sample_shape().len().saturating_sub(1),
+                ));
+                let m = Tensor::from_slice(mean, bshape.clone(), device)?;
+                let sd = Tensor::from_slice(std, bshape, device)?;
+                (Tensor::from_slice(data, shape, device)?, Some((m, sd)))
+            }
+        };
         let targets = match s.targets() {
             Targets::Regression(t) => Tensor::from_slice(t, s.len(), device)?,
             other => {
@@ -40,6 +56,7 @@ impl DeviceData {
         };
         Ok(Self {
             features,
+            normalise,
             targets,
             classes: Tensor::from_slice(s.classes(), s.len(), device)?,
             classes_host: s.classes().to_vec(),
@@ -54,8 +71,16 @@ impl DeviceData {
 
     pub fn batch(&self, indices: &[u32]) -> Result<Batch> {
         let idx = Tensor::from_slice(indices, indices.len(), &self.device)?;
+        let mut x = self.features.index_select(&idx, 0)?;
+        if let Some((mean, std)) = &self.normalise {
+            x = x
+                .to_dtype(DType::F32)?
+                .affine(1.0 / 255.0, 0.0)?
+                .broadcast_sub(mean)?
+                .broadcast_div(std)?;
+        }
         Ok(Batch {
-            x: self.features.index_select(&idx, 0)?,
+            x,
             y: self.targets.index_select(&idx, 0)?,
             classes: self.classes.index_select(&idx, 0)?,
         })

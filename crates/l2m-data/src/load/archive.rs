@@ -1,0 +1,208 @@
+//! Files from a folder tree or from a `.tar.gz`/`.tgz`/`.tar` archive, read the same way.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::load::{format_err, io_err};
+use crate::{DataError, Result};
+
+/// Where a dataset's files are: an unpacked folder or an archive of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A folder; files are named by their path relative to it.
+    Dir(PathBuf),
+    /// A tar archive, gzipped or not; files are named by their path inside it.
+    Archive(PathBuf),
+}
+
+impl Source {
+    /// A folder, or a file whose name ends in `.tar.gz`, `.tgz` or `.tar`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Ok(Source::Dir(path.to_path_buf()));
+        }
+        if !path.exists() {
+            return Err(DataError::Missing {
+                what: "dataset folder or archive".into(),
+                tried: vec![path.to_path_buf()],
+            });
+        }
+        let name = path.to_string_lossy();
+        if name.ends_with(".tar.gz") || name.ends_with(".tgz") || name.ends_with(".tar") {
+            Ok(Source::Archive(path.to_path_buf()))
+        } else {
+            Err(format_err(
+                path,
+                "expected a folder or a .tar.gz, .tgz or .tar archive",
+            ))
+        }
+    }
+
+    /// The path given to [`Source::open`].
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::Dir(p) | Source::Archive(p) => p,
+        }
+    }
+
+    /// Calls `f(name, bytes)` for every regular file whose `/`-separated relative name
+    /// passes `keep`. Folder trees are walked in sorted order; archives in stored order.
+    pub fn for_each(
+        &self,
+        keep: impl Fn(&str) -> bool,
+        mut f: impl FnMut(&str, Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Source::Dir(root) => walk(root, root, &keep, &mut f),
+            Source::Archive(path) => {
+                let file = std::fs::File::open(path).map_err(io_err(path))?;
+                let mut magic = [0u8; 2];
+                let gz = {
+                    let mut probe = std::fs::File::open(path).map_err(io_err(path))?;
+                    probe.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b]
+                };
+                let reader: Box<dyn Read> = if gz {
+                    Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+                } else {
+                    Box::new(std::io::BufReader::new(file))
+                };
+                let corrupt = |e: std::io::Error| format_err(path, format!("corrupt archive: {e}"));
+                let mut archive = tar::Archive::new(reader);
+                for entry in archive.entries().map_err(corrupt)? {
+                    let mut entry = entry.map_err(corrupt)?;
+                    if !entry.header().entry_type().is_file() {
+                        continue;
+                    }
+                    let name = entry
+                        .path()
+                        .map_err(corrupt)?
+                        .to_string_lossy()
+                        .into_owned();
+                    let name = name.trim_start_matches("./").to_string();
+                    if !keep(&name) {
+                        continue;
+                    }
+                    let mut bytes = Vec::with_capacity(entry.size() as usize);
+                    entry.read_to_end(&mut bytes).map_err(corrupt)?;
+                    f(&name, bytes)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    keep: &dyn Fn(&str) -> bool,
+    f: &mut dyn FnMut(&str, Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .map(|e| e.map(|e| e.path()).map_err(io_err(dir)))
+        .collect::<Result<_>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(root, &path, keep, f)?;
+        } else if path.is_file() {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            if keep(&rel) {
+                let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+                f(&rel, bytes)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Writes `files` (name, bytes) as a gzipped tar at `path`.
+    pub(crate) fn write_tar_gz(path: &Path, files: &[(String, Vec<u8>)]) {
+        let file = std::fs::File::create(path).expect("create");
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, bytes) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, &bytes[..])
+                .expect("append");
+        }
+        tar.into_inner().expect("tar").finish().expect("gzip");
+    }
+
+    /// Writes `files` under `root`.
+    pub(crate) fn write_tree(root: &Path, files: &[(String, Vec<u8>)]) {
+        for (name, bytes) in files {
+            let p = root.join(name);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, bytes).expect("write");
+        }
+    }
+
+    #[test]
+    fn folder_and_archive_give_the_same_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = vec![
+            ("a/x.txt".to_string(), b"one".to_vec()),
+            ("a/b/y.txt".to_string(), b"two".to_vec()),
+            ("z.bin".to_string(), b"three".to_vec()),
+        ];
+        write_tree(&dir.path().join("tree"), &files);
+        write_tar_gz(&dir.path().join("t.tar.gz"), &files);
+        let collect = |s: Source| {
+            let mut got = Vec::new();
+            s.for_each(
+                |n| n.ends_with(".txt"),
+                |n, b| {
+                    got.push((n.to_string(), b));
+                    Ok(())
+                },
+            )
+            .expect("read");
+            got.sort();
+            got
+        };
+        let a = collect(Source::open(&dir.path().join("tree")).expect("dir"));
+        let b = collect(Source::open(&dir.path().join("t.tar.gz")).expect("archive"));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn bad_sources_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = Source::open(&dir.path().join("none"))
+            .expect_err("missing")
+            .to_string();
+        assert!(e.contains("dataset folder or archive not found"), "{e}");
+        let f = dir.path().join("x.zip");
+        std::fs::write(&f, b"zip").expect("write");
+        assert!(
+            Source::open(&f)
+                .expect_err("zip")
+                .to_string()
+                .contains("expected a folder or a .tar.gz")
+        );
+        let bad = dir.path().join("bad.tar.gz");
+        std::fs::write(&bad, [0x1f, 0x8b, 8, 0, 0, 0]).expect("write");
+        let e = Source::open(&bad)
+            .expect("opens")
+            .for_each(|_| true, |_, _| Ok(()))
+            .expect_err("corrupt")
+            .to_string();
+        assert!(e.contains("bad.tar.gz: corrupt archive"), "{e}");
+    }
+}

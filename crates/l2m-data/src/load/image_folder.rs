@@ -1,0 +1,301 @@
+//! Image folders: `split/class/*.jpg|jpeg|png`, unpacked or in a `.tar.gz`.
+//!
+//! This layout serves Imagenette (`imagenette2-160/{train,val}/<wnid>/*.JPEG`), the JPEG
+//! copy of CIFAR-10 (`{train,test}/<class>/*.jpg`), and any user's own folder of images.
+//! Images are decoded in parallel, converted to 1 or 3 channels, optionally resized
+//! (bilinear), and stored as `[C, H, W]` bytes.
+
+use std::path::Path;
+
+use image::imageops::FilterType;
+use rayon::prelude::*;
+
+use crate::load::archive::Source;
+use crate::load::{Normalisation, format_err};
+use crate::{ClassDataset, DataError, Features, Result, Targets};
+
+/// How to read an image folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageFolderOptions {
+    /// Resize every image to `(width, height)`; `None` requires all images to share one
+    /// size.
+    pub size: Option<(u32, u32)>,
+    /// 1 (grey) or 3 (RGB) channels.
+    pub channels: usize,
+    /// The classes in label order; a folder not listed is an error. `None`: the folder
+    /// names found, sorted.
+    pub classes: Option<Vec<String>>,
+    /// Pixel normalisation the model sees.
+    pub norm: Normalisation,
+}
+
+struct Entry {
+    split: usize,
+    class: String,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+fn is_image(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".jpg", ".jpeg", ".png"].iter().any(|e| lower.ends_with(e))
+}
+
+/// Loads one dataset per name in `splits` (for example `["train", "test"]`) from the folder
+/// or archive at `path`. Files are matched by their last three path components
+/// `split/class/file`, so a leading folder (such as `imagenette2-160/`) is allowed.
+pub fn load_image_folder(
+    path: &Path,
+    splits: &[&str],
+    opts: &ImageFolderOptions,
+) -> Result<Vec<ClassDataset>> {
+    if opts.channels != 1 && opts.channels != 3 {
+        return Err(DataError::InvalidParameter {
+            what: "channels",
+            reason: format!("expected 1 or 3, got {}", opts.channels),
+        });
+    }
+    let source = Source::open(path)?;
+    let mut entries = Vec::new();
+    source.for_each(
+        |n| {
+            let parts: Vec<&str> = n.split('/').collect();
+            parts.len() >= 3 && is_image(n) && splits.contains(&parts[parts.len() - 3])
+        },
+        |n, bytes| {
+            let parts: Vec<&str> = n.split('/').collect();
+            let k = parts.len();
+            entries.push(Entry {
+                split: splits.iter().position(|s| *s == parts[k - 3]).unwrap_or(0),
+                class: parts[k - 2].to_string(),
+                name: n.to_string(),
+                bytes,
+            });
+            Ok(())
+        },
+    )?;
+    entries.sort_by(|a, b| (a.split, &a.class, &a.name).cmp(&(b.split, &b.class, &b.name)));
+
+    let classes: Vec<String> = match &opts.classes {
+        Some(c) => c.clone(),
+        None => {
+            let mut c: Vec<String> = entries.iter().map(|e| e.class.clone()).collect();
+            c.sort();
+            c.dedup();
+            c
+        }
+    };
+    if classes.is_empty() {
+        return Err(DataError::Missing {
+            what: format!(
+                "images under {}",
+                splits
+                    .iter()
+                    .map(|s| format!("{s}/<class>/"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            tried: vec![path.to_path_buf()],
+        });
+    }
+    for e in &entries {
+        if !classes.contains(&e.class) {
+            return Err(DataError::UnknownClass {
+                path: path.join(&e.name),
+                class: e.class.clone(),
+                expected: classes.join(", "),
+            });
+        }
+    }
+
+    let decoded: Vec<(usize, Vec<u8>, (u32, u32))> = entries
+        .par_iter()
+        .map(|e| {
+            let file = path.join(&e.name);
+            let img = image::load_from_memory(&e.bytes)
+                .map_err(|err| format_err(&file, format!("cannot decode image: {err}")))?;
+            let img = match opts.size {
+                Some((w, h)) if (img.width(), img.height()) != (w, h) => {
+                    img.resize_exact(w, h, FilterType::Triangle)
+                }
+                _ => img,
+            };
+            let (w, h) = (img.width(), img.height());
+            let hwc: Vec<u8> = if opts.channels == 1 {
+                img.to_luma8().into_raw()
+            } else {
+                img.to_rgb8().into_raw()
+            };
+            // HWC -> CHW.
+            let plane = (w * h) as usize;
+            let mut chw = vec![0u8; hwc.len()];
+            for (i, px) in hwc.chunks_exact(opts.channels).enumerate() {
+                for (c, &v) in px.iter().enumerate() {
+                    chw[c * plane + i] = v;
+                }
+            }
+            let class = classes.iter().position(|c| *c == e.class).unwrap_or(0);
+            Ok((class, chw, (w, h)))
+        })
+        .collect::<Result<_>>()?;
+
+    let mut out = Vec::with_capacity(splits.len());
+    for (s, split) in splits.iter().enumerate() {
+        let idx: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].split == s)
+            .collect();
+        let Some(&first) = idx.first() else {
+            return Err(DataError::Missing {
+                what: format!("images in split {split:?}"),
+                tried: vec![path.join(split)],
+            });
+        };
+        let (w, h) = decoded[first].2;
+        let mut pixels = Vec::with_capacity(idx.len() * (w * h) as usize * opts.channels);
+        let mut labels = Vec::with_capacity(idx.len());
+        for &i in &idx {
+            let (class, chw, size) = &decoded[i];
+            if *size != (w, h) {
+                return Err(format_err(
+                    &path.join(&entries[i].name),
+                    format!(
+                        "image is {}x{}, but {} is {w}x{h}; give a size to resize to",
+                        size.0, size.1, entries[first].name
+                    ),
+                ));
+            }
+            pixels.extend_from_slice(chw);
+            labels.push(*class as u32);
+        }
+        let dataset = ClassDataset::new(
+            format!(
+                "{}/{split}",
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+            Features::Pixels {
+                data: pixels,
+                mean: opts.norm.mean.clone(),
+                std: opts.norm.std.clone(),
+            },
+            vec![opts.channels, h as usize, w as usize],
+            Targets::Classes,
+            labels,
+            classes.clone(),
+        )
+        .map_err(|e| match e {
+            DataError::EmptyClass { class, .. } => DataError::EmptyClass {
+                class,
+                context: format!(" in split {split:?} of {}", path.display()),
+            },
+            other => other,
+        })?;
+        out.push(dataset);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::archive::tests::{write_tar_gz, write_tree};
+
+    fn png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+        let img = image::RgbImage::from_pixel(w, h, image::Rgb(rgb));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("encode");
+        out.into_inner()
+    }
+
+    fn files() -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("root/train/cat/1.png".into(), png(4, 4, [255, 0, 0])),
+            ("root/train/cat/2.PNG".into(), png(4, 4, [255, 0, 0])),
+            ("root/train/dog/1.png".into(), png(4, 4, [0, 0, 255])),
+            ("root/test/cat/1.png".into(), png(4, 4, [255, 0, 0])),
+            ("root/test/dog/1.png".into(), png(4, 4, [0, 0, 255])),
+            ("root/notes.csv".into(), b"ignored".to_vec()),
+        ]
+    }
+
+    fn opts() -> ImageFolderOptions {
+        ImageFolderOptions {
+            size: None,
+            channels: 3,
+            classes: None,
+            norm: Normalisation::unit(3),
+        }
+    }
+
+    #[test]
+    fn folder_and_archive_load_the_same_images() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_tree(dir.path(), &files());
+        write_tar_gz(&dir.path().join("images.tar.gz"), &files());
+        for p in [dir.path().join("root"), dir.path().join("images.tar.gz")] {
+            let sets = load_image_folder(&p, &["train", "test"], &opts()).expect("loads");
+            assert_eq!(
+                sets[0].class_names(),
+                &["cat".to_string(), "dog".to_string()]
+            );
+            assert_eq!(sets[0].class_sizes(), vec![2, 1]);
+            assert_eq!(sets[1].class_sizes(), vec![1, 1]);
+            assert_eq!(sets[0].samples().sample_shape(), &[3, 4, 4]);
+            let Features::Pixels { data, .. } = sets[0].samples().features() else {
+                panic!("pixels");
+            };
+            // Channel-first: the red plane of a red image is 255, its blue plane 0.
+            assert_eq!(&data[0..16], &[255; 16]);
+            assert_eq!(&data[32..48], &[0; 16]);
+        }
+    }
+
+    #[test]
+    fn resizes_and_converts_to_grey() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut f = files();
+        f[1].1 = png(8, 6, [255, 0, 0]); // another size, fixed by resizing
+        write_tree(dir.path(), &f);
+        let o = ImageFolderOptions {
+            size: Some((2, 3)),
+            channels: 1,
+            norm: Normalisation::unit(1),
+            ..opts()
+        };
+        let sets = load_image_folder(&dir.path().join("root"), &["train"], &o).expect("loads");
+        assert_eq!(sets[0].samples().sample_shape(), &[1, 3, 2]);
+        let e = load_image_folder(&dir.path().join("root"), &["train"], &opts())
+            .expect_err("mixed sizes");
+        assert!(e.to_string().contains("image is 8x6, but"), "{e}");
+    }
+
+    #[test]
+    fn unknown_class_folder_and_bad_image_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_tree(dir.path(), &files());
+        let o = ImageFolderOptions {
+            classes: Some(vec!["cat".into(), "bird".into()]),
+            ..opts()
+        };
+        let e = load_image_folder(&dir.path().join("root"), &["train"], &o)
+            .expect_err("dog")
+            .to_string();
+        assert!(
+            e.contains("train/dog/1.png: unknown class folder \"dog\"; expected one of cat, bird"),
+            "{e}"
+        );
+
+        std::fs::write(dir.path().join("root/train/dog/1.png"), b"not an image").expect("write");
+        let e = load_image_folder(&dir.path().join("root"), &["train"], &opts())
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("dog/1.png: cannot decode image"), "{e}");
+
+        let e = load_image_folder(&dir.path().join("root"), &["val"], &opts())
+            .expect_err("no split")
+            .to_string();
+        assert!(e.contains("images under val/<class>/ not found"), "{e}");
+    }
+}

@@ -1,0 +1,107 @@
+//! Loaders: dataset files in their original formats in, [`ClassDataset`]s out.
+//!
+//! Paths only; nothing here downloads (that is `cargo xtask fetch-data`). Each loader
+//! rejects malformed input with a [`DataError`] naming the file and what was wrong.
+//!
+//! [`ClassDataset`]: crate::ClassDataset
+
+pub mod archive;
+pub mod cifar;
+pub mod idx;
+pub mod image_folder;
+pub mod imdb;
+pub mod split;
+pub mod tabular;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::{DataError, Result};
+
+/// Per-channel normalisation applied to 8-bit pixels: `(p / 255 - mean) / std`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalisation {
+    /// Per-channel means of `p / 255`.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviations.
+    pub std: Vec<f32>,
+}
+
+impl Normalisation {
+    /// `p / 255` in [0, 1] (reconstruction inputs and targets).
+    pub fn unit(channels: usize) -> Self {
+        Self {
+            mean: vec![0.0; channels],
+            std: vec![1.0; channels],
+        }
+    }
+
+    /// `(p / 255 - 0.5) / 0.5` in [-1, 1] (MNIST and Fashion-MNIST classification).
+    pub fn half(channels: usize) -> Self {
+        Self {
+            mean: vec![0.5; channels],
+            std: vec![0.5; channels],
+        }
+    }
+
+    /// CIFAR's per-channel means and standard deviations (of the training set).
+    pub fn cifar() -> Self {
+        Self {
+            mean: vec![0.4914, 0.4822, 0.4465],
+            std: vec![0.2470, 0.2435, 0.2616],
+        }
+    }
+
+    /// ImageNet's per-channel means and standard deviations (Imagenette).
+    pub fn imagenet() -> Self {
+        Self {
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+        }
+    }
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn format_err(path: &Path, reason: impl Into<String>) -> DataError {
+    DataError::Format {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads a whole file, decompressing it when it starts with the gzip magic bytes.
+pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(io_err(path))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| format_err(path, format!("corrupt gzip data: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// The first of `names` (each tried as given and with `.gz`) that exists in `dir`.
+pub(crate) fn find_in(dir: &Path, what: &str, names: &[&str]) -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    for name in names {
+        for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+            tried.push(candidate);
+        }
+    }
+    Err(DataError::Missing {
+        what: what.to_string(),
+        tried,
+    })
+}
