@@ -11,6 +11,9 @@
 //! - [`Imbalance`] describes how many samples each class keeps (the paper's profiles:
 //!   explicit factors, linear, log-spaced); [`ClassDataset::imbalanced`] applies it, seeded.
 //! - [`synthetic::MeanEstimation`] generates the paper's synthetic regression set.
+//! - [`load`] reads the original file formats (IDX, CIFAR binary, image folders, aclImdb,
+//!   CSV), from folders or archives; [`paper::PaperDataset`] knows where each of the
+//!   paper's datasets lives under a data folder.
 //!
 //! This crate reads no global state; every random choice takes a seed.
 
@@ -18,6 +21,7 @@ mod dataset;
 mod error;
 mod imbalance;
 pub mod load;
+pub mod paper;
 pub mod synthetic;
 
 pub use dataset::{ClassDataset, Features, Samples, Targets, TaskKind};
