@@ -130,19 +130,25 @@ fn bad_flags_exit_non_zero_with_the_flag_named() {
         err.starts_with("l2m: --strategies: ") && err.contains("unknown strategy \"bogus\""),
         "{err}"
     );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("never-created");
     let o = l2m(&[
         "compare",
         "--device",
         "cuda",
         "--epochs",
         "1",
-        "--seeds",
-        "1",
         "--quiet",
         "--out",
-        "/nonexistent/x",
+        out.to_str().expect("utf-8"),
     ]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--device: device cuda:0 needs l2m built with `--features cuda`"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written for an unusable device");
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! - `cargo xtask tidy`: the repository's mechanical rules (every Rust file opens with a
 //!   `//!` doc comment; `l2m-core` depends on no tensor library and performs no I/O).
 //!   The same checks run as tests, so `cargo test --workspace` enforces them.
+//! - `cargo xtask fetch-data [NAMES...|--all] [--mirror DIR] [--data-dir DIR]`: datasets
+//!   into `data/`, verified against `data/manifest.toml`.
 
+mod fetch;
 mod tidy;
 
 use std::path::PathBuf;
@@ -13,9 +16,21 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("tidy") => tidy::run(&project_root()),
-        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}; expected: tidy")),
+        Some("fetch-data") => {
+            let rest: Vec<String> = args.collect();
+            fetch::run(&project_root(), &rest).map(|report| {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                for line in report {
+                    let _ = writeln!(out, "{line}");
+                }
+            })
+        }
+        Some(other) => Err(anyhow::anyhow!(
+            "unknown command {other:?}; expected: tidy, fetch-data"
+        )),
         None => Err(anyhow::anyhow!(
-            "usage: cargo xtask <command>; commands: tidy"
+            "usage: cargo xtask <command>; commands: tidy, fetch-data"
         )),
     };
     match result {

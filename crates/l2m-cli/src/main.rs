@@ -78,6 +78,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let cfg = args.resolve()?;
+    // Refuse an unusable device before anything is written.
+    l2m_models::select_device(cfg.device).context("--device")?;
     let dir = match &args.out {
         Some(p) => p.clone(),
         None => default_run_dir(Path::new("runs"), &cfg.name),

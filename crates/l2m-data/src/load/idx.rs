@@ -266,7 +266,7 @@ mod tests {
         );
 
         // Truncated body.
-        std::fs::write(&train_images, &idx_images(3, 2, 2, &[0; 10])).expect("write");
+        std::fs::write(&train_images, idx_images(3, 2, 2, &[0; 10])).expect("write");
         let e = load().expect_err("truncated").to_string();
         assert!(
             e.contains("truncated IDX file: the header announces 12 data bytes, the file holds 10"),
@@ -283,12 +283,12 @@ mod tests {
         );
 
         // Wrong count between images and labels.
-        std::fs::write(&train_images, &idx_images(4, 2, 2, &[0; 16])).expect("write");
+        std::fs::write(&train_images, idx_images(4, 2, 2, &[0; 16])).expect("write");
         let e = load().expect_err("count").to_string();
         assert!(e.contains("wrong count: 3 labels for the 4 images"), "{e}");
 
         // Label out of range.
-        std::fs::write(&train_images, &idx_images(3, 2, 2, &[0; 12])).expect("write");
+        std::fs::write(&train_images, idx_images(3, 2, 2, &[0; 12])).expect("write");
         std::fs::write(
             dir.path().join("train-labels-idx1-ubyte"),
             idx_labels(&[0, 7, 1]),

@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn vocabulary_counts_encodes_and_round_trips() {
-        let docs = vec![
+        let docs = [
             vec!["a".to_string(), "b".into(), "a".into()],
             vec!["b".to_string(), "c".into(), "a".into()],
         ];

@@ -6,6 +6,9 @@ use l2m_core::{RngStream, seeded_rng};
 
 use crate::{ClassDataset, DataError, Result};
 
+/// Sample indices per class.
+pub type ClassIndices = Vec<Vec<u32>>;
+
 /// Per-class index lists of a stratified split of `members` (each class's indices):
 /// `(train, test)`, each sorted. A fraction `test_fraction` of each class, rounded to the
 /// nearest sample, goes to the test side.
@@ -13,7 +16,7 @@ pub fn stratified_indices(
     members: &[Vec<u32>],
     test_fraction: f64,
     seed: u64,
-) -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>)> {
+) -> Result<(ClassIndices, ClassIndices)> {
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
         return Err(DataError::InvalidParameter {
             what: "test fraction",
