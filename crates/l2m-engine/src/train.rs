@@ -61,7 +61,7 @@ pub fn train_one(
         DType::F32,
         &device,
     );
-    let model = cfg.model.build(vb)?;
+    let model = cfg.model.build(vb, seed)?;
     let init_checksum = parameter_checksum(&varmap)?;
     let mut opt = AdamW::new(
         varmap.all_vars(),

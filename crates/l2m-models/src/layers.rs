@@ -1,6 +1,9 @@
 //! Layers initialised as PyTorch initialises them by default.
 
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_core::{D, Tensor};
+use candle_nn::{
+    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Init, Linear, Module, VarBuilder,
+};
 
 use crate::Result;
 
@@ -16,4 +19,110 @@ pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
     let bias = vb.get_with_hints(out_dim, "bias", init)?;
     Ok(Linear::new(weight, Some(bias)))
+}
+
+/// `torch.nn.Conv2d(in, out, k, stride, padding)` with PyTorch's default initialisation:
+/// weight and bias uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`, `fan_in = in * k * k`.
+pub fn conv2d(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    cfg: Conv2dConfig,
+    vb: VarBuilder,
+) -> Result<Conv2d> {
+    let fan_in = in_channels / cfg.groups.max(1) * kernel * kernel;
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    let init = Init::Uniform {
+        lo: -bound,
+        up: bound,
+    };
+    let weight = vb.get_with_hints(
+        (
+            out_channels,
+            in_channels / cfg.groups.max(1),
+            kernel,
+            kernel,
+        ),
+        "weight",
+        init,
+    )?;
+    let bias = vb.get_with_hints(out_channels, "bias", init)?;
+    Ok(Conv2d::new(weight, Some(bias), cfg))
+}
+
+/// A convolution without bias, weight from `kaiming_normal_(mode = "fan_out",
+/// nonlinearity = "relu")` (torchvision's ResNet): normal with std `sqrt(2 / (out * k * k))`.
+pub fn conv2d_resnet(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    cfg: Conv2dConfig,
+    vb: VarBuilder,
+) -> Result<Conv2d> {
+    let std = (2.0 / (out_channels * kernel * kernel) as f64).sqrt();
+    let weight = vb.get_with_hints(
+        (out_channels, in_channels, kernel, kernel),
+        "weight",
+        Init::Randn {
+            mean: 0.0,
+            stdev: std,
+        },
+    )?;
+    Ok(Conv2d::new(weight, None, cfg))
+}
+
+/// `torch.nn.BatchNorm2d(c)`: weight 1, bias 0, running mean 0, running variance 1,
+/// momentum 0.1, eps 1e-5. Batch statistics in training (updating the running ones),
+/// running statistics in evaluation.
+pub fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
+    Ok(candle_nn::batch_norm(
+        channels,
+        BatchNormConfig {
+            eps: 1e-5,
+            remove_mean: true,
+            affine: true,
+            momentum: 0.1,
+        },
+        vb,
+    )?)
+}
+
+/// `torch.nn.LayerNorm(d)` over the last dimension: weight 1, bias 0, eps 1e-5.
+///
+/// Composed from differentiable tensor operations on purpose: in candle-nn 0.11.1,
+/// `candle_nn::LayerNorm` runs a fused kernel without a backward pass on contiguous
+/// inputs, so no gradient would reach anything before it (the transformer's
+/// finite-difference test catches this).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+/// Builds a [`LayerNorm`] with parameters `weight` and `bias`.
+pub fn layer_norm(dim: usize, vb: VarBuilder) -> Result<LayerNorm> {
+    Ok(LayerNorm {
+        weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?,
+        bias: vb.get_with_hints(dim, "bias", Init::Const(0.0))?,
+        eps: 1e-5,
+    })
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let d = x.dim(D::Minus1)? as f64;
+        let centred = x.broadcast_sub(&(x.sum_keepdim(D::Minus1)? / d)?)?;
+        let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / d)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// Whether a named variable is a trainable parameter (PyTorch's `parameters()`), as
+/// opposed to a buffer such as batch-norm running statistics.
+pub fn is_parameter(name: &str) -> bool {
+    !(name.ends_with("running_mean") || name.ends_with("running_var"))
 }

@@ -2,30 +2,44 @@
 //!
 //! Every model follows the candle idiom: a serde `Config`, `new(cfg, VarBuilder)`, and
 //! [`candle_nn::ModuleT`] (the flag says whether the model is training). Layers are
-//! initialised like PyTorch's defaults for the same layers, so that curves can be compared
-//! with the authors' PyTorch code, and the draws come from a seeded host RNG
-//! ([`seeded_var_builder`]): Candle's own CPU random generator cannot be seeded, and
-//! learn2mix must start every strategy from the same parameters.
+//! initialised like PyTorch's defaults for the same layers (torchvision's for ResNet-18),
+//! so that curves can be compared with the authors' PyTorch code, and the draws come from
+//! a seeded host RNG ([`seeded_var_builder`]): Candle's own CPU random generator cannot be
+//! seeded, and learn2mix must start every strategy from the same parameters. Dropout masks
+//! are seeded too ([`SeededDropout`]).
 //!
 //! # Where to start
 //! - [`ModelConfig`]: which model, with its sizes; [`ModelConfig::build`] makes it.
-//! - [`Fc`]: the `d -> 64 -> ReLU -> 1` regression network.
+//! - [`Fc`], [`LeNet5`], [`LeNetCifar`], [`ResNet18`], [`Transformer`], [`Autoencoder`].
+//! - [`save_checkpoint`] / [`load_checkpoint`]: safetensors with the config beside them.
 //! - [`device`]: one helper that picks CPU, CUDA or Metal and names the missing feature.
 //!
 //! GPU support is behind the `cuda` and `metal` features; the default build needs neither.
 
+mod autoencoder;
+mod checkpoint;
 pub mod device;
+mod dropout;
 mod error;
 mod fc;
 mod init;
 pub mod layers;
+mod lenet;
+mod resnet;
+mod transformer;
 
+pub use autoencoder::{Autoencoder, AutoencoderConfig};
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use device::{DeviceKind, select_device};
+pub use dropout::SeededDropout;
 pub use error::{ModelError, Result};
 pub use fc::{Fc, FcConfig};
 pub use init::{parameter_checksum, seeded_var_builder};
+pub use lenet::{LeNet5, LeNet5Config, LeNetCifar, LeNetCifarConfig};
+pub use resnet::{ResNet18, ResNet18Config};
+pub use transformer::{Transformer, TransformerConfig, sinusoidal_positions};
 
-use candle_nn::{ModuleT, VarBuilder};
+use candle_nn::{ModuleT, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 /// A model of the paper, with its sizes.
@@ -34,16 +48,34 @@ use serde::{Deserialize, Serialize};
 pub enum ModelConfig {
     /// The fully connected regression network.
     Fc(FcConfig),
+    /// LeNet-5 for 28 x 28 grey images.
+    #[serde(rename = "lenet5")]
+    LeNet5(LeNet5Config),
+    /// The LeNet-style CIFAR network.
+    LeNetCifar(LeNetCifarConfig),
+    /// ResNet-18 for 224 x 224 images.
+    #[serde(rename = "resnet18")]
+    ResNet18(ResNet18Config),
+    /// The small transformer classifier.
+    Transformer(TransformerConfig),
+    /// The reconstruction autoencoder.
+    Autoencoder(AutoencoderConfig),
 }
 
 /// A trainable model: a [`ModuleT`] that can be sent to a worker thread.
 pub type BoxedModel = Box<dyn ModuleT + Send + Sync>;
 
 impl ModelConfig {
-    /// Builds the model, taking (or creating) its parameters from `vb`.
-    pub fn build(&self, vb: VarBuilder) -> Result<BoxedModel> {
+    /// Builds the model, taking (or creating) its parameters from `vb`; stochastic layers
+    /// draw their masks from `seed`.
+    pub fn build(&self, vb: VarBuilder, seed: u64) -> Result<BoxedModel> {
         Ok(match self {
             ModelConfig::Fc(cfg) => Box::new(Fc::new(cfg, vb)?),
+            ModelConfig::LeNet5(cfg) => Box::new(LeNet5::new(cfg, vb)?),
+            ModelConfig::LeNetCifar(cfg) => Box::new(LeNetCifar::new(cfg, vb, seed)?),
+            ModelConfig::ResNet18(cfg) => Box::new(ResNet18::new(cfg, vb)?),
+            ModelConfig::Transformer(cfg) => Box::new(Transformer::new(cfg, vb, seed)?),
+            ModelConfig::Autoencoder(cfg) => Box::new(Autoencoder::new(cfg, vb)?),
         })
     }
 
@@ -51,6 +83,31 @@ impl ModelConfig {
     pub fn name(&self) -> String {
         match self {
             ModelConfig::Fc(c) => format!("FC {}-{}-{}", c.input_dim, c.hidden, c.output_dim),
+            ModelConfig::LeNet5(_) => "LeNet-5".into(),
+            ModelConfig::LeNetCifar(c) => format!("LeNet-CIFAR (K={})", c.classes),
+            ModelConfig::ResNet18(_) => "ResNet-18".into(),
+            ModelConfig::Transformer(c) => {
+                format!("Transformer (d={}, vocab {})", c.d_model, c.vocab)
+            }
+            ModelConfig::Autoencoder(c) => format!("Autoencoder d={}", c.input_dim),
         }
     }
 }
+
+/// Trainable parameters in `varmap` (buffers such as batch-norm running statistics are
+/// not counted, as in PyTorch's `parameters()`).
+pub fn parameter_count(varmap: &VarMap) -> usize {
+    varmap
+        .data()
+        .lock()
+        .map(|vars| {
+            vars.iter()
+                .filter(|(name, _)| layers::is_parameter(name))
+                .map(|(_, v)| v.elem_count())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;
