@@ -298,6 +298,30 @@ impl ClassDataset {
         Ok(dataset)
     }
 
+    /// The same store with other member lists; every class must keep a member.
+    pub fn with_member_lists(&self, members: Vec<Vec<u32>>) -> Result<Self> {
+        if members.len() != self.num_classes() {
+            return Err(DataError::Shape {
+                what: "member lists",
+                expected: self.num_classes(),
+                got: members.len(),
+            });
+        }
+        let n = self.samples.len() as u32;
+        for (c, list) in members.iter().enumerate() {
+            if let Some(&i) = list
+                .iter()
+                .find(|&&i| i >= n || self.samples.classes[i as usize] != c as u32)
+            {
+                return Err(DataError::InvalidParameter {
+                    what: "member lists",
+                    reason: format!("sample {i} is not a stored sample of class {c}"),
+                });
+            }
+        }
+        self.with_members(members, "")
+    }
+
     /// The same view under another name.
     pub fn renamed(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();

@@ -4,15 +4,16 @@ use candle_core::{DType, Device, Tensor};
 
 use l2m_data::{ClassDataset, Features, Targets};
 
-use crate::{EngineError, Result};
+use crate::Result;
 
 /// Features, targets and classes of a whole sample store as device tensors; batches are
 /// gathered with `index_select`, so nothing per class is copied.
 pub(crate) struct DeviceData {
     features: Tensor,
+    /// `None` for reconstruction: the target is the input.
+    targets: Option<Tensor>,
     /// For pixel storage: per-channel `(mean, std)` shaped to broadcast over a batch.
     normalise: Option<(Tensor, Tensor)>,
-    targets: Tensor,
     classes: Tensor,
     classes_host: Vec<u32>,
     device: Device,
@@ -45,20 +46,19 @@ impl DeviceData {
                 (Tensor::from_slice(data, shape, device)?, Some((m, sd)))
             }
         };
+        let classes = Tensor::from_slice(s.classes(), s.len(), device)?;
+        // Classification targets are the labels; reconstruction targets are the inputs
+        // themselves (taken from the batch).
         let targets = match s.targets() {
-            Targets::Regression(t) => Tensor::from_slice(t, s.len(), device)?,
-            other => {
-                return Err(EngineError::Config(format!(
-                    "targets of kind {:?} are not supported by this engine yet",
-                    other.kind()
-                )));
-            }
+            Targets::Regression(t) => Some(Tensor::from_slice(t, s.len(), device)?),
+            Targets::Classes => Some(classes.clone()),
+            Targets::Reconstruction => None,
         };
         Ok(Self {
             features,
             normalise,
             targets,
-            classes: Tensor::from_slice(s.classes(), s.len(), device)?,
+            classes,
             classes_host: s.classes().to_vec(),
             device: device.clone(),
         })
@@ -72,6 +72,9 @@ impl DeviceData {
     pub fn batch(&self, indices: &[u32]) -> Result<Batch> {
         let idx = Tensor::from_slice(indices, indices.len(), &self.device)?;
         let mut x = self.features.index_select(&idx, 0)?;
+        if self.normalise.is_none() && x.dtype() == DType::U8 {
+            x = x.to_dtype(DType::F32)?;
+        }
         if let Some((mean, std)) = &self.normalise {
             x = x
                 .to_dtype(DType::F32)?
@@ -79,9 +82,13 @@ impl DeviceData {
                 .broadcast_sub(mean)?
                 .broadcast_div(std)?;
         }
+        let y = match &self.targets {
+            Some(t) => t.index_select(&idx, 0)?,
+            None => x.clone(),
+        };
         Ok(Batch {
             x,
-            y: self.targets.index_select(&idx, 0)?,
+            y,
             classes: self.classes.index_select(&idx, 0)?,
         })
     }
