@@ -152,8 +152,119 @@ fn bad_flags_exit_non_zero_with_the_flag_named() {
 }
 
 #[test]
-fn list_shows_the_presets() {
+fn list_shows_the_twelve_presets() {
     let o = l2m(&["list"]);
     assert!(o.status.success());
-    assert!(text(&o.stdout).starts_with("mean-estimation"));
+    let out = text(&o.stdout);
+    for name in [
+        "mnist ",
+        "fashion-mnist ",
+        "cifar10 ",
+        "imagenette",
+        "cifar100",
+        "imdb",
+        "mean-estimation",
+        "wine-quality",
+        "california-housing",
+        "mnist-reconstruction",
+        "fashion-mnist-reconstruction",
+        "cifar10-reconstruction",
+    ] {
+        assert!(out.contains(name), "{name} missing from:\n{out}");
+    }
+    assert!(out.contains("learn2mix,classical,focal,smote"));
+    assert!(out.contains("cargo xtask fetch-data cifar100"));
+}
+
+/// `../shared/data` (CI has it), or `None`.
+fn shared_data() -> Option<std::path::PathBuf> {
+    let p = std::env::var_os("L2M_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    p.is_dir().then_some(p)
+}
+
+#[test]
+fn data_prints_class_counts_after_the_experiments_imbalance() {
+    let Some(shared) = shared_data() else { return };
+    let o = l2m(&[
+        "data",
+        "wine-quality",
+        "--data-dir",
+        shared.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("wine-quality/train: 1043 samples: red 799, white 244"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wine-quality/test: 3249 samples: red 800, white 2449"),
+        "{out}"
+    );
+    assert!(out.contains("peak resident memory"), "{out}");
+    let o = l2m(&[
+        "data",
+        "cifar100",
+        "--data-dir",
+        shared.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("cargo xtask fetch-data cifar100"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn compare_runs_real_regression_and_classification_experiments() {
+    let Some(shared) = shared_data() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut all = vec![
+            "compare",
+            "--data-dir",
+            shared.to_str().expect("utf-8"),
+            "--seeds",
+            "1",
+            "--quiet",
+        ];
+        all.extend_from_slice(args);
+        all.extend(["--out", out.to_str().expect("utf-8")]);
+        let o = l2m(&all);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        (text(&o.stdout), out)
+    };
+    let (stdout, _) = run(&["--experiment", "wine-quality", "--epochs", "2"], "wine");
+    assert!(
+        stdout.contains("wine-quality: FC 11-64-1, Adam lr 0.0001, B 100, 2 epochs, seed 0"),
+        "{stdout}"
+    );
+    let (stdout, out) = run(
+        &[
+            "-e",
+            "mnist",
+            "--epochs",
+            "1",
+            "--limit",
+            "50",
+            "-b",
+            "100",
+            "--strategies",
+            "learn2mix,classical,focal,smote",
+        ],
+        "mnist",
+    );
+    assert!(stdout.contains("final test accuracy"), "{stdout}");
+    for s in ["learn2mix", "classical", "focal", "smote"] {
+        assert!(stdout.contains(s), "{stdout}");
+        let info: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join("seed-0").join(s).join("run.json")).expect("run.json"),
+        )
+        .expect("json");
+        assert_eq!(info["confusion"].as_array().expect("confusion").len(), 10);
+    }
 }

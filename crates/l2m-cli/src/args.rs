@@ -26,6 +26,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// List the built-in experiments.
     List,
+    /// Load an experiment's data and print its class counts, load time and peak memory.
+    Data(DataArgs),
 }
 
 /// Flags of `l2m compare`; anything not given keeps the experiment's paper setting.
@@ -52,9 +54,16 @@ pub struct CompareArgs {
     /// Training batch size.
     #[arg(long, short = 'b', value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
-    /// Comma-separated strategies: learn2mix, classical, stratified.
+    /// Comma-separated strategies: learn2mix, classical, stratified, focal, smote,
+    /// importance, curriculum (default: those the paper compares for the experiment).
     #[arg(long, value_delimiter = ',')]
     pub strategies: Option<Vec<String>>,
+    /// Folder the datasets are read from (filled by `cargo xtask fetch-data`).
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// At most N samples per class in each split, for quick runs.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
     /// Device: cpu, cuda[:N] or metal[:N] (GPU devices need the matching build feature).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
@@ -64,6 +73,19 @@ pub struct CompareArgs {
     /// No progress bars.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// Flags of `l2m data`.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Built-in experiment whose data to load (see `l2m list`).
+    pub experiment: String,
+    /// Folder the datasets are read from.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Seed of the split and the imbalance.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -112,6 +134,10 @@ impl CompareArgs {
         }
         cfg.set_gamma(gamma);
         cfg.device = self.device;
+        cfg.data_dir = self.data_dir.clone();
+        if let Some(n) = self.limit {
+            cfg.limit = Some(usize::try_from(n)?);
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -128,7 +154,7 @@ mod tests {
     fn compare_args(args: &[&str]) -> CompareArgs {
         match parse(args).expect("parses").command {
             Command::Compare(a) => a,
-            Command::List => unreachable!("compare"),
+            _ => unreachable!("compare"),
         }
     }
 
@@ -189,10 +215,18 @@ mod tests {
         }
         let e = compare_args(&["compare", "--strategies", "learn2mix,focal"])
             .resolve()
+            .expect_err("focal on regression")
+            .to_string();
+        assert!(
+            e.contains("strategy focal needs a classification task"),
+            "{e}"
+        );
+        let e = compare_args(&["compare", "--strategies", "learn2mix,dro"])
+            .resolve()
             .expect_err("unknown strategy")
             .to_string();
         assert!(
-            e.starts_with("--strategies: ") && e.contains("unknown strategy \"focal\""),
+            e.starts_with("--strategies: ") && e.contains("unknown strategy \"dro\""),
             "{e}"
         );
         let e = compare_args(&["compare", "--experiment", "imagenet"])

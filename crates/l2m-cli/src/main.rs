@@ -52,27 +52,8 @@ fn init_logging(debug: bool) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Compare(args) => compare(args),
-        Command::List => {
-            let mut out = std::io::stdout().lock();
-            for name in l2m_engine::PRESETS {
-                let cfg = l2m_engine::preset(name)?;
-                writeln!(
-                    out,
-                    "{name:<20} {} on {}, {} epochs, B {}, lr {}, strategies {}",
-                    cfg.model.name(),
-                    cfg.name,
-                    cfg.epochs,
-                    cfg.batch_size,
-                    cfg.optimizer.lr,
-                    cfg.strategies
-                        .iter()
-                        .map(|s| s.name())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )?;
-            }
-            Ok(())
-        }
+        Command::List => list(),
+        Command::Data(args) => data(args),
     }
 }
 
@@ -100,6 +81,72 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     table::print(&mut out, &cfg, &comparison)?;
     writeln!(out, "\nrun directory: {}", dir.display())?;
+    Ok(())
+}
+
+fn list() -> anyhow::Result<()> {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header([
+        "experiment",
+        "task",
+        "model",
+        "lr",
+        "gamma",
+        "B",
+        "epochs",
+        "strategies",
+        "data needed",
+    ]);
+    for name in l2m_engine::PRESETS {
+        let cfg = l2m_engine::preset(name)?;
+        table.add_row([
+            name.to_string(),
+            format!("{:?}", cfg.task).to_lowercase(),
+            cfg.model.name(),
+            cfg.optimizer.lr.to_string(),
+            cfg.gamma().map_or("-".into(), |g| g.to_string()),
+            cfg.batch_size.to_string(),
+            cfg.epochs.to_string(),
+            cfg.strategies
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(","),
+            cfg.dataset.needs().map_or("none (synthetic)".into(), |d| {
+                format!("{} (cargo xtask fetch-data {})", d.name(), d.name())
+            }),
+        ]);
+    }
+    writeln!(std::io::stdout().lock(), "{table}")?;
+    Ok(())
+}
+
+/// Peak resident memory of this process in MiB (Linux; `None` elsewhere).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn data(args: args::DataArgs) -> anyhow::Result<()> {
+    let cfg = l2m_engine::preset(&args.experiment).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = std::time::Instant::now();
+    let data = cfg
+        .dataset
+        .load(&args.data_dir, args.seed, None)
+        .with_context(|| format!("loading the data of {}", args.experiment))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    progress::print_data(&mut out, &data)?;
+    let bytes = data.train.samples().features().bytes();
+    writeln!(
+        out,
+        "loaded in {seconds:.2} s; features held: {:.1} MiB; peak resident memory: {}",
+        bytes as f64 / (1024.0 * 1024.0),
+        peak_rss_mib().map_or("unknown".into(), |m| format!("{m:.1} MiB"))
+    )?;
     Ok(())
 }
 

@@ -2,7 +2,39 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use l2m_engine::{EpochRecord, ExperimentConfig, Observer};
+use std::io::Write;
+
+use l2m_engine::{EpochRecord, ExperimentConfig, LoadedData, Observer};
+
+/// Writes the class counts of the training and test sets and the data notes.
+pub fn print_data(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()> {
+    let line = |d: &l2m_data::ClassDataset| {
+        d.class_names()
+            .iter()
+            .zip(d.class_sizes())
+            .map(|(n, s)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(
+        out,
+        "{}: {} samples: {}",
+        data.train.name(),
+        data.train.len(),
+        line(&data.train)
+    )?;
+    writeln!(
+        out,
+        "{}: {} samples: {}",
+        data.test.name(),
+        data.test.len(),
+        line(&data.test)
+    )?;
+    for n in &data.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}
 
 /// One bar for the whole comparison; its message names the current strategy, seed, epoch
 /// and test metric.
@@ -38,6 +70,18 @@ impl Bars {
 }
 
 impl Observer for Bars {
+    fn data_loaded(&mut self, seed: u64, data: &LoadedData) {
+        let mut text = Vec::new();
+        let _ = writeln!(text, "seed {seed}:");
+        let _ = print_data(&mut text, data);
+        let text = String::from_utf8_lossy(&text).trim_end().to_string();
+        if self.bar.is_hidden() {
+            tracing::info!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+
     fn epoch_done(&mut self, r: &EpochRecord) {
         self.bar.inc(1);
         self.bar.set_message(format!(

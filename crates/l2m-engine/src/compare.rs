@@ -9,6 +9,8 @@ use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo, train_one};
 /// Receives progress from the engine (the CLI draws progress bars with it). Every method
 /// has an empty default.
 pub trait Observer {
+    /// A seed's data is loaded (before any training on it).
+    fn data_loaded(&mut self, _seed: u64, _data: &crate::LoadedData) {}
     /// A strategy-seed run begins.
     fn run_started(&mut self, _strategy: &str, _seed: u64, _epochs: usize) {}
     /// An epoch ended.
@@ -87,10 +89,19 @@ pub fn run_experiment(
     dir.write_json("config.json", cfg)?;
     let mut runs: Vec<Vec<(Vec<EpochRecord>, RunInfo)>> = vec![Vec::new(); cfg.strategies.len()];
     for &seed in &cfg.seeds {
-        let (train, test) = cfg.dataset.load(seed)?;
+        let data = cfg.dataset.load(&cfg.data_dir, seed, cfg.limit)?;
+        observer.data_loaded(seed, &data);
+        if let Some(vocab) = &data.vocab {
+            let seed_dir = dir.path().join(format!("seed-{seed}"));
+            std::fs::create_dir_all(&seed_dir).map_err(|source| crate::EngineError::Io {
+                path: seed_dir.clone(),
+                source,
+            })?;
+            crate::write_atomic(&seed_dir.join("vocab.txt"), vocab.to_text().as_bytes())?;
+        }
         for (s, strategy) in cfg.strategies.iter().enumerate() {
             let path = dir.run_path(strategy.name(), seed)?;
-            let outcome = train_one(cfg, strategy, &train, &test, seed, Some(&path), observer)?;
+            let outcome = train_one(cfg, strategy, &data, seed, Some(&path), observer)?;
             runs[s].push((outcome.records, outcome.info));
         }
     }
@@ -120,7 +131,7 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
         .map(|seeds| {
             seeds
                 .iter()
-                .map(|(recs, _)| recs.iter().map(|r| r.test_loss).collect())
+                .map(|(recs, _)| recs.iter().map(|r| r.test_metric).collect())
                 .collect()
         })
         .collect();
@@ -160,7 +171,7 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
             let last: Vec<&EpochRecord> = seeds.iter().filter_map(|(r, _)| r.last()).collect();
             let per_class: Vec<&[f64]> = last
                 .iter()
-                .map(|r| r.test_loss_per_class.as_slice())
+                .map(|r| r.test_metric_per_class.as_slice())
                 .collect();
             let alphas: Vec<&[f64]> = seeds
                 .iter()

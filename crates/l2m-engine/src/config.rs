@@ -1,11 +1,18 @@
-//! Experiment configuration and the built-in presets.
+//! Experiment configuration and the built-in presets (the paper's Table 3).
+
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use l2m_core::Learn2Mix;
-use l2m_data::ClassDataset;
+use l2m_data::load::imdb::Vocabulary;
+use l2m_data::paper::{PaperDataset, PixelUse};
 use l2m_data::synthetic::MeanEstimation;
-use l2m_models::{DeviceKind, FcConfig, ModelConfig};
+use l2m_data::{ClassDataset, Imbalance, TaskKind};
+use l2m_models::{
+    AutoencoderConfig, DeviceKind, FcConfig, LeNet5Config, LeNetCifarConfig, ModelConfig,
+    ResNet18Config, TransformerConfig,
+};
 
 use crate::{EngineError, Result, StrategySpec, Task};
 
@@ -22,15 +29,75 @@ pub struct OptimizerConfig {
 pub enum DatasetSpec {
     /// The synthetic Mean Estimation set, generated from the run's seed.
     MeanEstimation(MeanEstimation),
+    /// A dataset of the paper, read from the data folder; the training split is imbalanced
+    /// with `imbalance` (seeded), the test split never.
+    Paper {
+        /// Which dataset.
+        dataset: PaperDataset,
+        /// How pixels are presented.
+        pixels: PixelUse,
+        /// The training-set imbalance of the experiment.
+        imbalance: Imbalance,
+    },
+}
+
+/// Data ready for a run.
+#[derive(Debug, Clone)]
+pub struct LoadedData {
+    /// The (imbalanced) training set.
+    pub train: ClassDataset,
+    /// The test set.
+    pub test: ClassDataset,
+    /// What a user should know about the data (lossy copy, dropped rows, ...).
+    pub notes: Vec<String>,
+    /// IMDB's vocabulary.
+    pub vocab: Option<Vocabulary>,
 }
 
 impl DatasetSpec {
-    /// `(train, test)` for `seed` (synthetic data is generated from it).
-    pub fn load(&self, seed: u64) -> Result<(ClassDataset, ClassDataset)> {
+    /// The data for `seed`: synthetic data is generated from it; real data is split (where
+    /// the paper defines the split) and imbalanced with it. `limit` keeps at most that many
+    /// samples per class in both splits, for quick runs.
+    pub fn load(&self, data_dir: &Path, seed: u64, limit: Option<usize>) -> Result<LoadedData> {
+        let (mut train, mut test, notes, vocab) = match self {
+            DatasetSpec::MeanEstimation(g) => {
+                let (train, test) = g.generate(seed)?;
+                (train, test, Vec::new(), None)
+            }
+            DatasetSpec::Paper {
+                dataset,
+                pixels,
+                imbalance,
+            } => {
+                let l = dataset.load(data_dir, *pixels, seed)?;
+                let mut notes = l.notes;
+                notes.insert(0, format!("read from {}", l.source.display()));
+                (l.train.imbalanced(imbalance, seed)?, l.test, notes, l.vocab)
+            }
+        };
+        if let Some(n) = limit {
+            train = train.limit_per_class(n)?;
+            test = test.limit_per_class(n)?;
+        }
+        Ok(LoadedData {
+            train,
+            test,
+            notes,
+            vocab,
+        })
+    }
+
+    /// The data a user must have fetched, if any.
+    pub fn needs(&self) -> Option<PaperDataset> {
         match self {
-            DatasetSpec::MeanEstimation(g) => Ok(g.generate(seed)?),
+            DatasetSpec::MeanEstimation(_) => None,
+            DatasetSpec::Paper { dataset, .. } => Some(*dataset),
         }
     }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
 }
 
 /// Everything that defines a comparison.
@@ -40,7 +107,7 @@ pub struct ExperimentConfig {
     pub name: String,
     /// The data.
     pub dataset: DatasetSpec,
-    /// The model.
+    /// The model (a transformer's vocabulary size 0 means "from the data").
     pub model: ModelConfig,
     /// The task.
     pub task: Task,
@@ -52,45 +119,262 @@ pub struct ExperimentConfig {
     pub eval_batch_size: usize,
     /// Epochs per run.
     pub epochs: usize,
-    /// One run per seed and strategy; a seed fixes data generation, initial parameters
-    /// (shared by the strategies) and sampling.
+    /// One run per seed and strategy; a seed fixes data generation or splitting and
+    /// imbalancing, the initial parameters (shared by the strategies) and sampling.
     pub seeds: Vec<u64>,
     /// The strategies compared.
     pub strategies: Vec<StrategySpec>,
     /// The device.
     pub device: DeviceKind,
+    /// Where datasets are read from.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// At most this many samples per class in each split (quick runs); `None`: all.
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
-/// Names of the built-in presets.
-pub const PRESETS: &[&str] = &["mean-estimation"];
+/// Names of the built-in presets: the paper's 12 experiments.
+pub const PRESETS: &[&str] = &[
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "imagenette",
+    "cifar100",
+    "imdb",
+    "mean-estimation",
+    "wine-quality",
+    "california-housing",
+    "mnist-reconstruction",
+    "fashion-mnist-reconstruction",
+    "cifar10-reconstruction",
+];
 
-/// A built-in experiment with the paper's settings (Table 3).
-pub fn preset(name: &str) -> Result<ExperimentConfig> {
-    match name {
-        "mean-estimation" => {
-            let gamma = 0.01;
-            Ok(ExperimentConfig {
-                name: name.into(),
-                dataset: DatasetSpec::MeanEstimation(MeanEstimation::default()),
-                model: ModelConfig::Fc(FcConfig::paper(10)),
-                task: Task::Regression,
-                optimizer: OptimizerConfig { lr: 5e-5 },
-                batch_size: 500,
-                eval_batch_size: 4096,
-                epochs: 500,
-                seeds: (0..5).collect(),
-                strategies: vec![
-                    StrategySpec::parse("learn2mix", gamma)?,
-                    StrategySpec::parse("classical", gamma)?,
-                ],
-                device: DeviceKind::Cpu,
-            })
-        }
-        other => Err(EngineError::Config(format!(
-            "unknown experiment {other:?}: expected one of {}",
-            PRESETS.join(", ")
-        ))),
+fn keep_classes(k: usize, f: impl Fn(usize) -> f64) -> Imbalance {
+    Imbalance::Factors {
+        keep: (0..k).map(f).collect(),
     }
+}
+
+struct Row {
+    dataset: DatasetSpec,
+    model: ModelConfig,
+    task: Task,
+    lr: f64,
+    gamma: f64,
+    batch: usize,
+    epochs: usize,
+}
+
+fn paper(dataset: PaperDataset, pixels: PixelUse, imbalance: Imbalance) -> DatasetSpec {
+    DatasetSpec::Paper {
+        dataset,
+        pixels,
+        imbalance,
+    }
+}
+
+/// A built-in experiment with the paper's settings (Table 3; epoch budgets from the spec).
+pub fn preset(name: &str) -> Result<ExperimentConfig> {
+    use PaperDataset as D;
+    use PixelUse::{Classification as Cls, Reconstruction as Rec};
+    let lenet5 = ModelConfig::LeNet5(LeNet5Config { classes: 10 });
+    let lenet_cifar = |classes| {
+        ModelConfig::LeNetCifar(LeNetCifarConfig {
+            classes,
+            dropout: 0.5,
+        })
+    };
+    let ae = |d| ModelConfig::Autoencoder(AutoencoderConfig::paper(d));
+    let fc = |d| ModelConfig::Fc(FcConfig::paper(d));
+    let r = match name {
+        "mnist" => Row {
+            dataset: paper(D::Mnist, Cls, Imbalance::None),
+            model: lenet5,
+            task: Task::Classification,
+            lr: 1e-5,
+            gamma: 0.1,
+            batch: 1000,
+            epochs: 20,
+        },
+        "fashion-mnist" => Row {
+            dataset: paper(D::FashionMnist, Cls, Imbalance::None),
+            model: lenet5,
+            task: Task::Classification,
+            lr: 5e-6,
+            gamma: 0.5,
+            batch: 1000,
+            epochs: 50,
+        },
+        "cifar10" => Row {
+            dataset: paper(D::Cifar10, Cls, Imbalance::None),
+            model: lenet_cifar(10),
+            task: Task::Classification,
+            lr: 1e-5,
+            gamma: 0.1,
+            batch: 1000,
+            epochs: 65,
+        },
+        "imagenette" => Row {
+            dataset: paper(
+                D::Imagenette,
+                Cls,
+                Imbalance::Linear {
+                    first: 1.0,
+                    last: 0.1,
+                },
+            ),
+            model: ModelConfig::ResNet18(ResNet18Config { classes: 10 }),
+            task: Task::Classification,
+            lr: 1e-6,
+            gamma: 0.1,
+            batch: 100,
+            epochs: 25,
+        },
+        "cifar100" => Row {
+            dataset: paper(
+                D::Cifar100,
+                Cls,
+                Imbalance::Log {
+                    first: 1.0,
+                    last: 0.025,
+                },
+            ),
+            model: lenet_cifar(100),
+            task: Task::Classification,
+            lr: 1e-4,
+            gamma: 0.5,
+            batch: 5000,
+            epochs: 100,
+        },
+        "imdb" => Row {
+            // The paper imbalances the positive class (label 1) to 30%.
+            dataset: paper(
+                D::Imdb,
+                Cls,
+                Imbalance::Factors {
+                    keep: vec![1.0, 0.3],
+                },
+            ),
+            model: ModelConfig::Transformer(TransformerConfig::paper(0)),
+            task: Task::Classification,
+            lr: 1e-4,
+            gamma: 0.1,
+            batch: 500,
+            epochs: 20,
+        },
+        "mean-estimation" => Row {
+            dataset: DatasetSpec::MeanEstimation(MeanEstimation::default()),
+            model: fc(10),
+            task: Task::Regression,
+            lr: 5e-5,
+            gamma: 0.01,
+            batch: 500,
+            epochs: 500,
+        },
+        "wine-quality" => Row {
+            dataset: paper(
+                D::WineQuality,
+                Cls,
+                Imbalance::Factors {
+                    keep: vec![1.0, 0.1],
+                },
+            ),
+            model: fc(11),
+            task: Task::Regression,
+            lr: 1e-4,
+            gamma: 0.05,
+            batch: 100,
+            epochs: 300,
+        },
+        "california-housing" => Row {
+            // <1H OCEAN, INLAND, NEAR BAY, NEAR OCEAN: all but INLAND keep 5%.
+            dataset: paper(
+                D::CaliforniaHousing,
+                Cls,
+                Imbalance::Factors {
+                    keep: vec![0.05, 1.0, 0.05, 0.05],
+                },
+            ),
+            model: fc(8),
+            task: Task::Regression,
+            lr: 5e-5,
+            gamma: 0.01,
+            batch: 1000,
+            epochs: 1200,
+        },
+        "mnist-reconstruction" => Row {
+            dataset: paper(
+                D::Mnist,
+                Rec,
+                keep_classes(10, |c| if c >= 5 { 0.2 } else { 1.0 }),
+            ),
+            model: ae(784),
+            task: Task::Reconstruction,
+            lr: 5e-4,
+            gamma: 0.1,
+            batch: 1000,
+            epochs: 40,
+        },
+        "fashion-mnist-reconstruction" => Row {
+            dataset: paper(
+                D::FashionMnist,
+                Rec,
+                keep_classes(10, |c| if c >= 5 { 0.2 } else { 1.0 }),
+            ),
+            model: ae(784),
+            task: Task::Reconstruction,
+            lr: 1e-5,
+            gamma: 0.1,
+            batch: 1000,
+            epochs: 70,
+        },
+        "cifar10-reconstruction" => Row {
+            dataset: paper(
+                D::Cifar10,
+                Rec,
+                keep_classes(10, |c| if c == 4 || c == 5 { 1.0 } else { 0.1 }),
+            ),
+            model: ae(3072),
+            task: Task::Reconstruction,
+            lr: 1e-5,
+            gamma: 0.1,
+            batch: 1000,
+            epochs: 110,
+        },
+        other => {
+            return Err(EngineError::Config(format!(
+                "unknown experiment {other:?}: expected one of {}",
+                PRESETS.join(", ")
+            )));
+        }
+    };
+    let names: &[&str] = match r.task {
+        Task::Classification => &["learn2mix", "classical", "focal", "smote"],
+        _ => &["learn2mix", "classical"],
+    };
+    Ok(ExperimentConfig {
+        name: name.into(),
+        dataset: r.dataset,
+        model: r.model,
+        task: r.task,
+        optimizer: OptimizerConfig { lr: r.lr },
+        batch_size: r.batch,
+        eval_batch_size: if r.batch > 1000 {
+            r.batch
+        } else {
+            1000.max(r.batch)
+        },
+        epochs: r.epochs,
+        seeds: (0..5).collect(),
+        strategies: names
+            .iter()
+            .map(|n| StrategySpec::parse(n, r.gamma))
+            .collect::<Result<_>>()?,
+        device: DeviceKind::Cpu,
+        data_dir: default_data_dir(),
+        limit: None,
+    })
 }
 
 impl ExperimentConfig {
@@ -108,6 +392,38 @@ impl ExperimentConfig {
             if let StrategySpec::Learn2Mix { gamma, .. } = s {
                 *gamma = value;
             }
+        }
+    }
+
+    /// The model for data that has been loaded (a transformer takes the vocabulary size).
+    pub fn model_for(&self, data: &LoadedData) -> Result<ModelConfig> {
+        let mut model = self.model.clone();
+        if let ModelConfig::Transformer(t) = &mut model
+            && t.vocab == 0
+        {
+            t.vocab = data.vocab.as_ref().map(Vocabulary::len).ok_or_else(|| {
+                EngineError::Config("the transformer needs a vocabulary from its dataset".into())
+            })?;
+        }
+        Ok(model)
+    }
+
+    /// Checks that the dataset's targets fit the task.
+    pub fn check_data(&self, data: &LoadedData) -> Result<()> {
+        let kind = data.train.task();
+        let ok = match self.task {
+            Task::Regression => kind == TaskKind::Regression,
+            Task::Classification => kind == TaskKind::Classification,
+            Task::Reconstruction => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(EngineError::Config(format!(
+                "task {:?} does not fit dataset {} (its targets are {kind:?})",
+                self.task,
+                data.train.name()
+            )))
         }
     }
 
@@ -129,6 +445,9 @@ impl ExperimentConfig {
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
+        if self.limit == Some(0) {
+            return bad("limit must be at least 1 sample per class".into());
+        }
         if self.seeds.is_empty() {
             return bad("at least one seed is needed".into());
         }
@@ -149,6 +468,13 @@ impl ExperimentConfig {
             if let StrategySpec::Learn2Mix { gamma, .. } = s {
                 Learn2Mix::new(*gamma)?;
             }
+            if s.needs_classes() && self.task != Task::Classification {
+                return bad(format!(
+                    "strategy {} needs a classification task, not {:?}",
+                    s.name(),
+                    self.task
+                ));
+            }
         }
         Ok(())
     }
@@ -159,14 +485,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mean_estimation_preset_has_the_paper_settings() {
-        let c = preset("mean-estimation").expect("preset");
-        c.validate().expect("valid");
-        assert_eq!(c.optimizer.lr, 5e-5);
-        assert_eq!(c.gamma(), Some(0.01));
-        assert_eq!(c.batch_size, 500);
-        assert_eq!(c.epochs, 500);
-        assert_eq!(c.model, ModelConfig::Fc(FcConfig::paper(10)));
+    fn every_preset_is_valid_and_has_the_paper_strategies() {
+        assert_eq!(PRESETS.len(), 12);
+        for name in PRESETS {
+            let c = preset(name).expect("preset");
+            c.validate().expect("valid");
+            let names: Vec<_> = c.strategies.iter().map(StrategySpec::name).collect();
+            if c.task == Task::Classification {
+                assert_eq!(
+                    names,
+                    ["learn2mix", "classical", "focal", "smote"],
+                    "{name}"
+                );
+            } else {
+                assert_eq!(names, ["learn2mix", "classical"], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn table_3_values() {
+        let check = |name: &str, lr: f64, gamma: f64, b: usize, epochs: usize| {
+            let c = preset(name).expect("preset");
+            assert_eq!(
+                (c.optimizer.lr, c.gamma(), c.batch_size, c.epochs),
+                (lr, Some(gamma), b, epochs),
+                "{name}"
+            );
+        };
+        check("mnist", 1e-5, 0.1, 1000, 20);
+        check("fashion-mnist", 5e-6, 0.5, 1000, 50);
+        check("cifar10", 1e-5, 0.1, 1000, 65);
+        check("imagenette", 1e-6, 0.1, 100, 25);
+        check("cifar100", 1e-4, 0.5, 5000, 100);
+        check("imdb", 1e-4, 0.1, 500, 20);
+        check("mean-estimation", 5e-5, 0.01, 500, 500);
+        check("wine-quality", 1e-4, 0.05, 100, 300);
+        check("california-housing", 5e-5, 0.01, 1000, 1200);
+        check("mnist-reconstruction", 5e-4, 0.1, 1000, 40);
+        check("fashion-mnist-reconstruction", 1e-5, 0.1, 1000, 70);
+        check("cifar10-reconstruction", 1e-5, 0.1, 1000, 110);
     }
 
     #[test]
@@ -194,6 +552,15 @@ mod tests {
                 .expect_err("seeds")
                 .to_string()
                 .contains("distinct")
+        );
+        let mut c = preset("mean-estimation").expect("preset");
+        c.strategies
+            .push(StrategySpec::parse("focal", 0.1).expect("focal"));
+        assert!(
+            c.validate()
+                .expect_err("focal")
+                .to_string()
+                .contains("needs a classification task")
         );
         assert!(
             preset("imagenet")

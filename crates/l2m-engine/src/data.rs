@@ -4,7 +4,7 @@ use candle_core::{DType, Device, Tensor};
 
 use l2m_data::{ClassDataset, Features, Targets};
 
-use crate::Result;
+use crate::{EngineError, Result, Task};
 
 /// Features, targets and classes of a whole sample store as device tensors; batches are
 /// gathered with `index_select`, so nothing per class is copied.
@@ -27,7 +27,8 @@ pub(crate) struct Batch {
 }
 
 impl DeviceData {
-    pub fn upload(dataset: &ClassDataset, device: &Device) -> Result<Self> {
+    /// Uploads the store; the task decides the targets (labels, real values, or the input).
+    pub fn upload(dataset: &ClassDataset, task: Task, device: &Device) -> Result<Self> {
         let s = dataset.samples();
         let mut shape = vec![s.len()];
         shape.extend_from_slice(s.sample_shape());
@@ -49,10 +50,19 @@ impl DeviceData {
         let classes = Tensor::from_slice(s.classes(), s.len(), device)?;
         // Classification targets are the labels; reconstruction targets are the inputs
         // themselves (taken from the batch).
-        let targets = match s.targets() {
-            Targets::Regression(t) => Some(Tensor::from_slice(t, s.len(), device)?),
-            Targets::Classes => Some(classes.clone()),
-            Targets::Reconstruction => None,
+        let targets = match (task, s.targets()) {
+            (Task::Reconstruction, _) => None,
+            (Task::Regression, Targets::Regression(t)) => {
+                Some(Tensor::from_slice(t, s.len(), device)?)
+            }
+            (Task::Classification, _) => Some(classes.clone()),
+            (Task::Regression, other) => {
+                return Err(EngineError::Config(format!(
+                    "regression needs real-valued targets; {} has {:?} targets",
+                    dataset.name(),
+                    other.kind()
+                )));
+            }
         };
         Ok(Self {
             features,

@@ -32,10 +32,10 @@ mod train;
 
 pub use atomic::write_atomic;
 pub use compare::{Comparison, Observer, SilentObserver, StrategySummary, run_experiment};
-pub use config::{DatasetSpec, ExperimentConfig, OptimizerConfig, PRESETS, preset};
+pub use config::{DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, PRESETS, preset};
 pub use error::{EngineError, Result};
 pub use record::{EpochRecord, RunDir, RunInfo};
-pub use strategy::StrategySpec;
+pub use strategy::{STRATEGY_NAMES, StrategySpec};
 pub use task::Task;
 pub use train::{TrainOutcome, train_one};
 

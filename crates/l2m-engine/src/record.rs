@@ -25,6 +25,10 @@ pub struct EpochRecord {
     pub test_loss: f64,
     /// Mean test loss per class.
     pub test_loss_per_class: Vec<f64>,
+    /// The task's test metric (accuracy for classification, MSE otherwise).
+    pub test_metric: f64,
+    /// The test metric per class.
+    pub test_metric_per_class: Vec<f64>,
     /// Class proportions the epoch's batches were drawn with.
     pub alpha: Vec<f64>,
     /// Wall-clock seconds spent training (batches, forward, backward, optimiser).
@@ -46,6 +50,15 @@ pub struct RunInfo {
     pub test_class_sizes: Vec<usize>,
     /// Class names.
     pub class_names: Vec<String>,
+    /// The model, as built (a transformer's vocabulary resolved).
+    pub model: l2m_models::ModelConfig,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// What a user should know about the data and the strategy.
+    pub notes: Vec<String>,
+    /// Test confusion matrix after the last epoch (rows: true class, columns: predicted),
+    /// for classification.
+    pub confusion: Option<Vec<Vec<u64>>>,
     /// Sum and sum of squares of the initial parameters: equal across the strategies of a
     /// seed, which is how the run shows they started from the same weights.
     pub init_checksum: (f64, f64),
@@ -134,13 +147,20 @@ pub(crate) fn write_records(
         "seed",
         "train_loss",
         "test_loss",
+        "test_metric",
         "train_seconds",
         "eval_seconds",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for prefix in ["train_loss", "test_loss", "alpha", "train_samples"] {
+    for prefix in [
+        "train_loss",
+        "test_loss",
+        "test_metric",
+        "alpha",
+        "train_samples",
+    ] {
         header.extend(class_names.iter().map(|c| format!("{prefix}[{c}]")));
     }
     w.write_record(&header).map_err(csv_err)?;
@@ -151,10 +171,16 @@ pub(crate) fn write_records(
             r.seed.to_string(),
             r.train_loss.to_string(),
             r.test_loss.to_string(),
+            r.test_metric.to_string(),
             r.train_seconds.to_string(),
             r.eval_seconds.to_string(),
         ];
-        for v in [&r.train_loss_per_class, &r.test_loss_per_class, &r.alpha] {
+        for v in [
+            &r.train_loss_per_class,
+            &r.test_loss_per_class,
+            &r.test_metric_per_class,
+            &r.alpha,
+        ] {
             row.extend(v.iter().map(f64::to_string));
         }
         row.extend(r.train_samples_per_class.iter().map(u64::to_string));
@@ -181,6 +207,8 @@ mod tests {
             train_samples_per_class: vec![10, 10],
             test_loss: 2.5,
             test_loss_per_class: vec![2.0, 3.0],
+            test_metric: 0.5,
+            test_metric_per_class: vec![0.25, 0.75],
             alpha: vec![0.4, 0.6],
             train_seconds: 0.1,
             eval_seconds: 0.01,
@@ -202,11 +230,11 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next().expect("header"),
-            "epoch,strategy,seed,train_loss,test_loss,train_seconds,eval_seconds,train_loss[a],train_loss[b],test_loss[a],test_loss[b],alpha[a],alpha[b],train_samples[a],train_samples[b]"
+            "epoch,strategy,seed,train_loss,test_loss,test_metric,train_seconds,eval_seconds,train_loss[a],train_loss[b],test_loss[a],test_loss[b],test_metric[a],test_metric[b],alpha[a],alpha[b],train_samples[a],train_samples[b]"
         );
         assert_eq!(
             lines.next().expect("row"),
-            "1,learn2mix,3,1.5,2.5,0.1,0.01,1,2,2,3,0.4,0.6,10,10"
+            "1,learn2mix,3,1.5,2.5,0.5,0.1,0.01,1,2,2,3,0.25,0.75,0.4,0.6,10,10"
         );
         assert_eq!(lines.count(), 1);
     }

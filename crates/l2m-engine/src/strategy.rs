@@ -9,6 +9,17 @@ use l2m_data::ClassDataset;
 
 use crate::{EngineError, Result};
 
+/// The names `StrategySpec::parse` accepts.
+pub const STRATEGY_NAMES: &[&str] = &[
+    "learn2mix",
+    "classical",
+    "stratified",
+    "focal",
+    "smote",
+    "importance",
+    "curriculum",
+];
+
 /// A training strategy, as configured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -35,6 +46,27 @@ pub enum StrategySpec {
         #[serde(default)]
         allocation: Allocation,
     },
+    /// Focal training: shuffled batches, class-balanced focal loss (inverse-frequency
+    /// weights summing to K) instead of cross-entropy.
+    Focal {
+        /// Focusing parameter (2 in the paper).
+        gamma_focal: f64,
+    },
+    /// SMOTE training: every class oversampled to the largest with SMOTE, then shuffled
+    /// batches, `floor(N / B)` per epoch (N the original training size).
+    Smote {
+        /// Neighbours per sample (5).
+        k: usize,
+    },
+    /// Importance sampling: from each shuffled batch of B, train on B/2 samples drawn
+    /// without replacement with probability proportional to their loss.
+    Importance,
+    /// Curriculum learning: a classical warm-up scores each sample by `1 - p(y|x)`; training
+    /// restarts from the initial weights on the easiest `0.5 * 1.2^floor(epoch/10)`.
+    Curriculum {
+        /// Warm-up epochs before scoring.
+        warmup_epochs: usize,
+    },
 }
 
 impl StrategySpec {
@@ -44,7 +76,19 @@ impl StrategySpec {
             StrategySpec::Learn2Mix { .. } => "learn2mix",
             StrategySpec::Classical => "classical",
             StrategySpec::Stratified { .. } => "stratified",
+            StrategySpec::Focal { .. } => "focal",
+            StrategySpec::Smote { .. } => "smote",
+            StrategySpec::Importance => "importance",
+            StrategySpec::Curriculum { .. } => "curriculum",
         }
+    }
+
+    /// Whether the strategy needs class labels as targets.
+    pub fn needs_classes(&self) -> bool {
+        matches!(
+            self,
+            StrategySpec::Focal { .. } | StrategySpec::Curriculum { .. }
+        )
     }
 
     /// Parses a command-line name; learn2mix takes `gamma` from the experiment.
@@ -59,8 +103,13 @@ impl StrategySpec {
             "stratified" => Ok(StrategySpec::Stratified {
                 allocation: Allocation::default(),
             }),
+            "focal" => Ok(StrategySpec::Focal { gamma_focal: 2.0 }),
+            "smote" => Ok(StrategySpec::Smote { k: 5 }),
+            "importance" => Ok(StrategySpec::Importance),
+            "curriculum" => Ok(StrategySpec::Curriculum { warmup_epochs: 1 }),
             other => Err(EngineError::Config(format!(
-                "unknown strategy {other:?}: expected learn2mix, classical or stratified"
+                "unknown strategy {other:?}: expected one of {}",
+                STRATEGY_NAMES.join(", ")
             ))),
         }
     }
@@ -93,12 +142,59 @@ impl StrategySpec {
                 sampler: CyclicSampler::new(train.members().to_vec(), seed)?,
                 counts: Vec::new(),
             }),
-            StrategySpec::Classical => Box::new(ShuffledBatches {
+            StrategySpec::Classical
+            | StrategySpec::Focal { .. }
+            | StrategySpec::Smote { .. }
+            | StrategySpec::Importance
+            | StrategySpec::Curriculum { .. } => Box::new(ShuffledBatches {
                 sampler: ShuffledSampler::new(train.all_members(), seed)?,
                 batch_size,
                 alpha: train.alpha_star()?,
             }),
         })
+    }
+}
+
+/// Curriculum batches: each epoch, a shuffled pass over the easiest fraction of the
+/// training set (positions in `order`, easiest first).
+pub(crate) struct CurriculumBatches {
+    pub order: Vec<u32>,
+    pub batch_size: usize,
+    pub epoch: usize,
+    pub seed: u64,
+    pub sampler: Option<ShuffledSampler>,
+    pub alpha: Mixture,
+}
+
+impl BatchPolicy for CurriculumBatches {
+    fn begin_epoch(&mut self) -> Result<()> {
+        let f = l2m_baselines::curriculum::fraction(self.epoch);
+        let n = ((self.order.len() as f64 * f).ceil() as usize)
+            .clamp(self.batch_size.min(self.order.len()), self.order.len());
+        // A new sampler per pool size; the stream continues through the seed and epoch.
+        self.sampler = Some(ShuffledSampler::new(
+            self.order[..n].to_vec(),
+            self.seed ^ (self.epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        )?);
+        self.epoch += 1;
+        Ok(())
+    }
+
+    fn next_batch(&mut self, out: &mut Vec<u32>) -> Result<()> {
+        match &mut self.sampler {
+            Some(s) => Ok(s.next_batch(self.batch_size, out)?),
+            None => Err(EngineError::Config(
+                "curriculum batches before the first epoch".into(),
+            )),
+        }
+    }
+
+    fn end_epoch(&mut self, _estimate: &ClassLossEstimate) -> Result<()> {
+        Ok(())
+    }
+
+    fn alpha(&self) -> &Mixture {
+        &self.alpha
     }
 }
 
@@ -180,8 +276,44 @@ mod tests {
             StrategySpec::parse("learn2mix", 0.3).expect("valid"),
             StrategySpec::Learn2Mix { gamma, .. } if gamma == 0.3
         ));
-        let e = StrategySpec::parse("focal", 0.1).expect_err("not yet");
-        assert!(e.to_string().contains("unknown strategy \"focal\""));
+        for name in STRATEGY_NAMES {
+            assert_eq!(StrategySpec::parse(name, 0.1).expect("known").name(), *name);
+        }
+        let e = StrategySpec::parse("dro", 0.1).expect_err("unknown");
+        assert!(e.to_string().contains("unknown strategy \"dro\""));
+    }
+
+    #[test]
+    fn curriculum_draws_only_from_the_easiest_fraction() {
+        let order: Vec<u32> = (0..100).rev().collect(); // easiest first: 99, 98, ...
+        let mut c = CurriculumBatches {
+            order: order.clone(),
+            batch_size: 10,
+            epoch: 0,
+            seed: 1,
+            sampler: None,
+            alpha: Mixture::uniform(2).expect("valid"),
+        };
+        let mut seen = Vec::new();
+        for epoch in 0..25 {
+            c.begin_epoch().expect("epoch");
+            let mut out = Vec::new();
+            for _ in 0..10 {
+                c.next_batch(&mut out).expect("batch");
+            }
+            let pool = (100.0 * l2m_baselines::curriculum::fraction(epoch)).ceil() as usize;
+            assert!(
+                out.iter().all(|i| order[..pool].contains(i)),
+                "epoch {epoch}"
+            );
+            seen.push(out.iter().collect::<std::collections::BTreeSet<_>>().len());
+        }
+        assert_eq!(
+            seen[0], 50,
+            "the first epochs cover exactly the easiest half"
+        );
+        // Epoch 20: a pool of 0.5 * 1.2^2 = 72% (7 full batches per pass, then a new pass).
+        assert!((70..=72).contains(&seen[20]), "{}", seen[20]);
     }
 
     #[test]

@@ -3,17 +3,23 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use rand_chacha::ChaCha8Rng;
 
+use l2m_baselines::FocalLoss;
 use l2m_core::{ClassLossAccumulator, ClassLossEstimate, Estimator, RngStream, seeded_rng};
 use l2m_data::ClassDataset;
-use l2m_models::{BoxedModel, parameter_checksum, seeded_var_builder, select_device};
+use l2m_models::{
+    BoxedModel, ModelConfig, parameter_checksum, parameter_count, seeded_var_builder, select_device,
+};
 
 use crate::compare::Observer;
+use crate::config::LoadedData;
 use crate::data::DeviceData;
 use crate::record::{write_json, write_records};
-use crate::{EngineError, EpochRecord, ExperimentConfig, Result, RunInfo, StrategySpec};
+use crate::strategy::{BatchPolicy, CurriculumBatches};
+use crate::{EngineError, EpochRecord, ExperimentConfig, Result, RunInfo, StrategySpec, Task};
 
 /// What one strategy-seed run produced.
 #[derive(Debug, Clone)]
@@ -24,8 +30,135 @@ pub struct TrainOutcome {
     pub info: RunInfo,
 }
 
-/// Trains `cfg.model` on `train` with `strategy` for `cfg.epochs` epochs, evaluating on
-/// `test` after each epoch.
+/// What a step trains on.
+enum Objective {
+    Task(Task),
+    Focal(FocalLoss),
+}
+
+impl Objective {
+    fn per_sample(&self, task: Task, output: &Tensor, target: &Tensor) -> Result<Tensor> {
+        match self {
+            Objective::Task(t) => t.per_sample_loss(output, target),
+            Objective::Focal(f) => {
+                debug_assert_eq!(task, Task::Classification);
+                f.per_sample(output, target)
+                    .map_err(|e| EngineError::Config(e.to_string()))
+            }
+        }
+    }
+}
+
+struct Trainable {
+    varmap: VarMap,
+    model: BoxedModel,
+    opt: AdamW,
+}
+
+fn fresh(
+    cfg: &ExperimentConfig,
+    model: &ModelConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<Trainable> {
+    let varmap = VarMap::new();
+    let vb = seeded_var_builder(
+        &varmap,
+        seeded_rng(seed, RngStream::Init),
+        DType::F32,
+        device,
+    );
+    let model = model.build(vb, seed)?;
+    let params: Vec<_> = {
+        let vars = varmap
+            .data()
+            .lock()
+            .map_err(|_| EngineError::Config("parameter map lock poisoned".into()))?;
+        let mut named: Vec<_> = vars
+            .iter()
+            .filter(|(n, _)| l2m_models::layers::is_parameter(n))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named.into_iter().map(|(_, v)| v).collect()
+    };
+    let opt = AdamW::new(
+        params,
+        ParamsAdamW {
+            lr: cfg.optimizer.lr,
+            weight_decay: 0.0,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    Ok(Trainable { varmap, model, opt })
+}
+
+/// Per-class loss sums and counts of each batch of one epoch.
+struct EpochSums {
+    sums: Vec<Vec<f64>>,
+    counts: Vec<Vec<u64>>,
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loop's state, passed explicitly"
+)]
+fn train_epoch(
+    t: &mut Trainable,
+    policy: &mut dyn BatchPolicy,
+    data: &DeviceData,
+    objective: &Objective,
+    task: Task,
+    steps: usize,
+    k: usize,
+    mut importance: Option<&mut ChaCha8Rng>,
+) -> Result<EpochSums> {
+    policy.begin_epoch()?;
+    let mut indices = Vec::new();
+    let mut device_sums = Vec::with_capacity(steps);
+    let mut counts = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        indices.clear();
+        policy.next_batch(&mut indices)?;
+        if let Some(rng) = importance.as_deref_mut() {
+            // Score the whole batch without gradient, keep half in proportion to the loss.
+            let batch = data.batch(&indices)?;
+            let out = t.model.forward_t(&batch.x, true)?.detach();
+            let scores: Vec<f32> = objective
+                .per_sample(task, &out, &batch.y)?
+                .to_dtype(DType::F32)?
+                .to_vec1()?;
+            let keep = l2m_baselines::sampling::weighted_without_replacement(
+                &scores,
+                indices.len() / 2,
+                rng,
+            );
+            indices = keep.into_iter().map(|i| indices[i]).collect();
+        }
+        let batch = data.batch(&indices)?;
+        let output = t.model.forward_t(&batch.x, true)?;
+        let per_sample = objective.per_sample(task, &output, &batch.y)?;
+        t.opt.backward_step(&per_sample.mean(0)?)?;
+        device_sums.push(DeviceData::class_sums(&per_sample, &batch.classes, k)?);
+        let mut c = vec![0u64; k];
+        for &i in &indices {
+            c[data.class_of(i)] += 1;
+        }
+        counts.push(c);
+    }
+    // One device read per epoch for all class-wise sums.
+    let sums: Vec<Vec<f32>> = Tensor::stack(&device_sums, 0)?.to_vec2()?;
+    Ok(EpochSums {
+        sums: sums
+            .into_iter()
+            .map(|r| r.into_iter().map(f64::from).collect())
+            .collect(),
+        counts,
+    })
+}
+
+/// Trains `cfg.model` on `data.train` with `strategy` for `cfg.epochs` epochs, evaluating
+/// on `data.test` after each epoch.
 ///
 /// The initial parameters depend only on `seed` (and the model), never on the strategy,
 /// so every strategy of a seed starts from the same weights. Each epoch has
@@ -34,13 +167,14 @@ pub struct TrainOutcome {
 pub fn train_one(
     cfg: &ExperimentConfig,
     strategy: &StrategySpec,
-    train: &ClassDataset,
-    test: &ClassDataset,
+    data: &LoadedData,
     seed: u64,
     out: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
+    cfg.check_data(data)?;
     let device = select_device(cfg.device)?;
+    let train = &data.train;
     let k = train.num_classes();
     let steps = train.len() / cfg.batch_size;
     if steps == 0 {
@@ -51,41 +185,92 @@ pub fn train_one(
             train.name()
         )));
     }
-    let train_data = DeviceData::upload(train, &device)?;
-    let test_data = DeviceData::upload(test, &device)?;
+    let model_cfg = cfg.model_for(data)?;
+    let mut notes = Vec::new();
+    let train_set: ClassDataset = match strategy {
+        StrategySpec::Smote { k: neighbours } => {
+            let (balanced, report) = l2m_baselines::smote::smote(train, *neighbours, seed)
+                .map_err(|e| EngineError::Config(format!("SMOTE: {e}")))?;
+            notes.push(format!(
+                "SMOTE ({:?}, k = {}) added {:?} samples per class",
+                report.method, report.k, report.added_per_class
+            ));
+            balanced
+        }
+        _ => train.clone(),
+    };
+    let train_data = DeviceData::upload(&train_set, cfg.task, &device)?;
+    let test_data = DeviceData::upload(&data.test, cfg.task, &device)?;
+    let objective = match strategy {
+        StrategySpec::Focal { gamma_focal } => {
+            let w = l2m_baselines::inverse_frequency_weights(&train.class_sizes())
+                .map_err(|e| EngineError::Config(e.to_string()))?;
+            Objective::Focal(
+                FocalLoss::new(*gamma_focal, &w, &device)
+                    .map_err(|e| EngineError::Config(e.to_string()))?,
+            )
+        }
+        _ => Objective::Task(cfg.task),
+    };
+    let name = strategy.name();
+    let mut importance_rng =
+        matches!(strategy, StrategySpec::Importance).then(|| seeded_rng(seed, RngStream::Training));
 
-    let varmap = VarMap::new();
-    let vb = seeded_var_builder(
-        &varmap,
-        seeded_rng(seed, RngStream::Init),
-        DType::F32,
-        &device,
-    );
-    let model = cfg.model.build(vb, seed)?;
-    let init_checksum = parameter_checksum(&varmap)?;
-    let mut opt = AdamW::new(
-        varmap.all_vars(),
-        ParamsAdamW {
-            lr: cfg.optimizer.lr,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        },
-    )?;
-    let mut policy = strategy.policy(train, cfg.batch_size, seed)?;
+    let mut t = fresh(cfg, &model_cfg, seed, &device)?;
+    let init_checksum = parameter_checksum(&t.varmap)?;
+    let mut policy: Box<dyn BatchPolicy> = match strategy {
+        StrategySpec::Curriculum { warmup_epochs } => {
+            // Classical warm-up from the shared initial weights, then score every training
+            // sample by 1 - p(y|x) and restart from the same initial weights.
+            let mut warm = StrategySpec::Classical.policy(&train_set, cfg.batch_size, seed)?;
+            for _ in 0..*warmup_epochs {
+                train_epoch(
+                    &mut t,
+                    warm.as_mut(),
+                    &train_data,
+                    &objective,
+                    cfg.task,
+                    steps,
+                    k,
+                    None,
+                )?;
+            }
+            let members = train_set.all_members();
+            let difficulty =
+                score_difficulty(&t.model, &train_data, &members, cfg.eval_batch_size)?;
+            let order = l2m_baselines::curriculum::easy_to_hard(&difficulty);
+            notes.push(format!(
+                "curriculum: {warmup_epochs} classical warm-up epoch(s) before scoring"
+            ));
+            t = fresh(cfg, &model_cfg, seed, &device)?;
+            Box::new(CurriculumBatches {
+                order: order.into_iter().map(|i| members[i]).collect(),
+                batch_size: cfg.batch_size,
+                epoch: 0,
+                seed,
+                sampler: None,
+                alpha: train_set.alpha_star()?,
+            })
+        }
+        _ => strategy.policy(&train_set, cfg.batch_size, seed)?,
+    };
     let mut for_rule = ClassLossAccumulator::new(k, strategy.estimator())?;
     let mut for_record = ClassLossAccumulator::new(k, Estimator::EpochMean)?;
 
-    let name = strategy.name();
     let mut info = RunInfo {
         strategy: name.to_string(),
         seed,
+        model: model_cfg.clone(),
+        parameters: parameter_count(&t.varmap),
         train_class_sizes: train.class_sizes(),
-        test_class_sizes: test.class_sizes(),
+        test_class_sizes: data.test.class_sizes(),
         class_names: train.class_names().to_vec(),
         init_checksum,
         steps_per_epoch: steps,
         epochs_done: 0,
         final_alpha: policy.alpha().as_slice().to_vec(),
+        notes: data.notes.iter().cloned().chain(notes).collect(),
+        confusion: None,
     };
     let diverged = |epoch: usize, what: &str, value: f64| EngineError::Diverged {
         strategy: name.to_string(),
@@ -97,40 +282,28 @@ pub fn train_one(
 
     observer.run_started(name, seed, cfg.epochs);
     let mut records = Vec::with_capacity(cfg.epochs);
-    let mut indices = Vec::with_capacity(cfg.batch_size);
     for epoch in 1..=cfg.epochs {
         let started = Instant::now();
         let alpha = policy.alpha().as_slice().to_vec();
-        policy.begin_epoch()?;
-        let mut batch_sums = Vec::with_capacity(steps);
-        let mut batch_counts = Vec::with_capacity(steps);
-        for _ in 0..steps {
-            indices.clear();
-            policy.next_batch(&mut indices)?;
-            let batch = train_data.batch(&indices)?;
-            let output = model.forward_t(&batch.x, true)?;
-            let per_sample = cfg.task.per_sample_loss(&output, &batch.y)?;
-            let loss = per_sample.mean(0)?;
-            opt.backward_step(&loss)?;
-            batch_sums.push(DeviceData::class_sums(&per_sample, &batch.classes, k)?);
-            let mut counts = vec![0u64; k];
-            for &i in &indices {
-                counts[train_data.class_of(i)] += 1;
-            }
-            batch_counts.push(counts);
-        }
-        // One device read per epoch for all class-wise sums.
-        let sums: Vec<Vec<f32>> = Tensor::stack(&batch_sums, 0)?.to_vec2()?;
+        let sums = train_epoch(
+            &mut t,
+            policy.as_mut(),
+            &train_data,
+            &objective,
+            cfg.task,
+            steps,
+            k,
+            importance_rng.as_mut(),
+        )?;
         for_rule.reset();
         for_record.reset();
-        for (row, counts) in sums.iter().zip(&batch_counts) {
-            let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
+        for (row, counts) in sums.sums.iter().zip(&sums.counts) {
             if let Some(&bad) = row.iter().find(|v| !v.is_finite()) {
                 return Err(diverged(epoch, "the training loss", bad));
             }
             for acc in [&mut for_rule, &mut for_record] {
                 acc.begin_batch();
-                acc.add_sums(&row, counts)?;
+                acc.add_sums(row, counts)?;
             }
         }
         let train_estimate = for_record.estimate();
@@ -138,9 +311,10 @@ pub fn train_one(
         let train_seconds = started.elapsed().as_secs_f64();
 
         let eval_started = Instant::now();
-        let test_estimate = evaluate(&model, &test_data, test, cfg)?;
+        let last = epoch == cfg.epochs;
+        let eval = evaluate(&t.model, &test_data, &data.test, cfg, last)?;
         let eval_seconds = eval_started.elapsed().as_secs_f64();
-        let test_loss = test_estimate.overall();
+        let test_loss = eval.loss.overall();
         if !test_loss.is_finite() {
             return Err(diverged(epoch, "the test loss", test_loss));
         }
@@ -152,7 +326,9 @@ pub fn train_one(
             train_loss_per_class: train_estimate.losses,
             train_samples_per_class: train_estimate.counts,
             test_loss,
-            test_loss_per_class: test_estimate.losses,
+            test_loss_per_class: eval.loss.losses,
+            test_metric: eval.metric.overall(),
+            test_metric_per_class: eval.metric.losses,
             alpha,
             train_seconds,
             eval_seconds,
@@ -161,6 +337,9 @@ pub fn train_one(
         records.push(record);
         info.epochs_done = epoch;
         info.final_alpha = policy.alpha().as_slice().to_vec();
+        if last {
+            info.confusion = eval.confusion;
+        }
         if let Some(dir) = out {
             write_records(dir, &records, train.class_names())?;
             write_json(&dir.join("run.json"), &info)?;
@@ -170,41 +349,106 @@ pub fn train_one(
     Ok(TrainOutcome { records, info })
 }
 
-/// Mean test loss per class, in evaluation mode, in chunks of `eval_batch_size`.
+/// `1 - p(y | x)` of each member, in evaluation mode.
+fn score_difficulty(
+    model: &BoxedModel,
+    data: &DeviceData,
+    members: &[u32],
+    chunk: usize,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(members.len());
+    for part in members.chunks(chunk.max(1)) {
+        let batch = data.batch(part)?;
+        let logits = model.forward_t(&batch.x, false)?;
+        let ce = Task::Classification.per_sample_loss(&logits, &batch.y)?;
+        // p = exp(-CE)
+        let p: Vec<f32> = ce.neg()?.exp()?.to_dtype(DType::F32)?.to_vec1()?;
+        out.extend(p.into_iter().map(|p| 1.0 - p));
+    }
+    Ok(out)
+}
+
+/// Test loss and metric per class, and (when asked, for classification) the confusion
+/// matrix.
+struct Evaluation {
+    loss: ClassLossEstimate,
+    metric: ClassLossEstimate,
+    confusion: Option<Vec<Vec<u64>>>,
+}
+
+/// Mean test loss and metric per class, in evaluation mode, in chunks of
+/// `eval_batch_size`.
 fn evaluate(
     model: &BoxedModel,
     data: &DeviceData,
     test: &ClassDataset,
     cfg: &ExperimentConfig,
-) -> Result<ClassLossEstimate> {
+    with_confusion: bool,
+) -> Result<Evaluation> {
     let k = test.num_classes();
     let members = test.all_members();
-    let mut sums: Option<Tensor> = None;
+    let mut loss_sums: Option<Tensor> = None;
+    let mut metric_sums: Option<Tensor> = None;
+    let mut confusion: Option<Tensor> = None;
     let mut counts = vec![0u64; k];
+    let add = |acc: Option<Tensor>, t: Tensor| -> Result<Option<Tensor>> {
+        Ok(Some(match acc {
+            Some(a) => a.add(&t)?,
+            None => t,
+        }))
+    };
     for chunk in members.chunks(cfg.eval_batch_size) {
         let batch = data.batch(chunk)?;
         let output = model.forward_t(&batch.x, false)?;
-        let per_sample = cfg.task.per_sample_loss(&output, &batch.y)?;
-        let s = DeviceData::class_sums(&per_sample, &batch.classes, k)?;
-        sums = Some(match sums {
-            Some(acc) => acc.add(&s)?,
-            None => s,
-        });
+        let loss = cfg.task.per_sample_loss(&output, &batch.y)?;
+        let metric = cfg.task.per_sample_metric(&output, &batch.y, &loss)?;
+        loss_sums = add(loss_sums, DeviceData::class_sums(&loss, &batch.classes, k)?)?;
+        metric_sums = add(
+            metric_sums,
+            DeviceData::class_sums(&metric, &batch.classes, k)?,
+        )?;
+        if with_confusion && cfg.task == Task::Classification {
+            let pred = output.argmax(candle_core::D::Minus1)?;
+            let cell = (batch.classes.to_dtype(DType::U32)?.affine(k as f64, 0.0)? + pred)?;
+            let ones = Tensor::ones(chunk.len(), DType::F32, output.device())?;
+            let zeros = Tensor::zeros(k * k, DType::F32, output.device())?;
+            confusion = add(confusion, zeros.index_add(&cell, &ones, 0)?)?;
+        }
         for &i in chunk {
             counts[data.class_of(i)] += 1;
         }
     }
-    let sums: Vec<f64> = match sums {
-        Some(t) => t.to_vec1::<f32>()?.into_iter().map(f64::from).collect(),
-        None => vec![0.0; k],
+    let read = |t: Option<Tensor>| -> Result<Vec<f64>> {
+        Ok(match t {
+            Some(t) => t.to_vec1::<f32>()?.into_iter().map(f64::from).collect(),
+            None => vec![0.0; k],
+        })
     };
-    let mut acc = ClassLossAccumulator::new(k, Estimator::EpochMean)?;
-    if sums.iter().any(|v| !v.is_finite()) {
-        return Ok(ClassLossEstimate {
-            losses: vec![f64::NAN; k],
-            counts,
-        });
-    }
-    acc.add_sums(&sums, &counts)?;
-    Ok(acc.estimate())
+    let estimate = |sums: Vec<f64>| -> Result<ClassLossEstimate> {
+        if sums.iter().any(|v| !v.is_finite()) {
+            return Ok(ClassLossEstimate {
+                losses: vec![f64::NAN; k],
+                counts: counts.clone(),
+            });
+        }
+        let mut acc = ClassLossAccumulator::new(k, Estimator::EpochMean)?;
+        acc.add_sums(&sums, &counts)?;
+        Ok(acc.estimate())
+    };
+    let confusion = match confusion {
+        Some(t) => {
+            let flat = t.to_vec1::<f32>()?;
+            Some(
+                flat.chunks(k)
+                    .map(|r| r.iter().map(|&v| v as u64).collect())
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    Ok(Evaluation {
+        loss: estimate(read(loss_sums)?)?,
+        metric: estimate(read(metric_sums)?)?,
+        confusion,
+    })
 }

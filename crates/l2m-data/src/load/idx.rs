@@ -54,7 +54,8 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usiz
         .collect())
 }
 
-fn body<'a>(path: &Path, bytes: &'a [u8], offset: usize, expected: usize) -> Result<&'a [u8]> {
+/// Checks the body length, then drops the header in place (no second buffer).
+fn body(path: &Path, mut bytes: Vec<u8>, offset: usize, expected: usize) -> Result<Vec<u8>> {
     let got = bytes.len() - offset;
     if got != expected {
         return Err(format_err(
@@ -69,7 +70,8 @@ fn body<'a>(path: &Path, bytes: &'a [u8], offset: usize, expected: usize) -> Res
             ),
         ));
     }
-    Ok(&bytes[offset..])
+    bytes.drain(..offset);
+    Ok(bytes)
 }
 
 /// Reads an IDX image file.
@@ -77,7 +79,7 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
     let bytes = read_maybe_gz(path)?;
     let dims = header(path, &bytes, IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
-    let pixels = body(path, &bytes, 16, count * rows * cols)?.to_vec();
+    let pixels = body(path, bytes, 16, count * rows * cols)?;
     Ok(IdxImages {
         count,
         rows,
@@ -90,7 +92,8 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
 pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
     let bytes = read_maybe_gz(path)?;
     let dims = header(path, &bytes, LABELS_MAGIC, 1)?;
-    Ok(body(path, &bytes, 8, dims[0])?.to_vec())
+    let count = dims[0];
+    body(path, bytes, 8, count)
 }
 
 /// The class names of MNIST (the digits).
