@@ -40,6 +40,7 @@ pub fn print_data(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()
 /// and test metric.
 pub struct Bars {
     bar: ProgressBar,
+    quiet: bool,
     metric: &'static str,
 }
 
@@ -60,6 +61,7 @@ impl Bars {
         );
         Self {
             bar,
+            quiet,
             metric: cfg.task.metric_name(),
         }
     }
@@ -75,8 +77,11 @@ impl Observer for Bars {
         let _ = writeln!(text, "seed {seed}:");
         let _ = print_data(&mut text, data);
         let text = String::from_utf8_lossy(&text).trim_end().to_string();
-        if self.bar.is_hidden() {
+        if self.quiet {
             tracing::info!("{text}");
+        } else if self.bar.is_hidden() {
+            // Not a terminal (a log file, a pipe): plain lines on stderr.
+            let _ = writeln!(std::io::stderr(), "{text}");
         } else {
             self.bar.println(text);
         }

@@ -310,6 +310,7 @@ fn resnet18_count_shape_and_batch_norm_modes() {
     );
     model.forward_t(&x, true).expect("forward");
     assert_ne!(running(), start, "training updates running statistics");
+    cross_entropy_step_lowers_loss(&cfg, &randn(&[4, 3, 64, 64], 8), 10);
 }
 
 #[test]
