@@ -61,7 +61,8 @@ pub struct CompareArgs {
     /// Folder the datasets are read from (filled by `cargo xtask fetch-data`).
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
-    /// At most N samples per class in each split, for quick runs.
+    /// At most N samples per class in each split (after imbalancing), for quick runs; a cap
+    /// below the smaller classes' sizes also flattens the imbalance.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// Device: cpu, cuda[:N] or metal[:N] (GPU devices need the matching build feature).

@@ -126,3 +126,44 @@ impl Module for LayerNorm {
 pub fn is_parameter(name: &str) -> bool {
     !(name.ends_with("running_mean") || name.ends_with("running_var"))
 }
+
+/// Max pooling with a `k x k` window, `stride` and zero `padding`, composed of
+/// differentiable operations (the element-wise maximum of `k * k` strided views).
+///
+/// candle-core 0.11.1 has no backward pass for `max_pool2d` when the window differs from
+/// the stride, which ResNet's `3x3 / 2` stem needs. Zero padding equals PyTorch's `-inf`
+/// padding only for non-negative inputs (after a ReLU, as in ResNet).
+pub fn max_pool2d_overlapping(
+    x: &Tensor,
+    k: usize,
+    stride: usize,
+    padding: usize,
+) -> candle_core::Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let out_h = (h + 2 * padding - k) / stride + 1;
+    let out_w = (w + 2 * padding - k) / stride + 1;
+    // Pad enough on the far side that every strided view has `out * stride` elements.
+    let far_h = (k - 1 + out_h * stride).saturating_sub(h + padding);
+    let far_w = (k - 1 + out_w * stride).saturating_sub(w + padding);
+    let x = x
+        .pad_with_zeros(2, padding, far_h)?
+        .pad_with_zeros(3, padding, far_w)?;
+    let (b, c, _, _) = x.dims4()?;
+    let view = |dy: usize, dx: usize| -> candle_core::Result<Tensor> {
+        x.narrow(2, dy, out_h * stride)?
+            .narrow(3, dx, out_w * stride)?
+            .reshape((b, c, out_h, stride, out_w, stride))?
+            .narrow(3, 0, 1)?
+            .narrow(5, 0, 1)?
+            .reshape((b, c, out_h, out_w))
+    };
+    let mut out = view(0, 0)?;
+    for dy in 0..k {
+        for dx in 0..k {
+            if dy + dx > 0 {
+                out = out.maximum(&view(dy, dx)?)?;
+            }
+        }
+    }
+    Ok(out)
+}

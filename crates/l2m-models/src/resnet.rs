@@ -118,12 +118,10 @@ impl ModuleT for ResNet18 {
             .bn1
             .forward_t(&self.conv1.forward(xs)?, train)?
             .relu()?;
-        // Max pool 3x3, stride 2, padding 1. After ReLU every value is >= 0, so zero
-        // padding gives the same maxima as PyTorch's -inf padding.
-        let mut x = x
-            .pad_with_zeros(2, 1, 1)?
-            .pad_with_zeros(3, 1, 1)?
-            .max_pool2d_with_stride(3, 2)?;
+        // Max pool 3x3, stride 2, padding 1, composed: Candle has no backward for a window
+        // larger than its stride. After ReLU every value is >= 0, so zero padding gives
+        // the same maxima as PyTorch's -inf padding.
+        let mut x = layers::max_pool2d_overlapping(&x, 3, 2, 1)?;
         for block in &self.blocks {
             x = block.forward_t(&x, train)?;
         }

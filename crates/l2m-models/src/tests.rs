@@ -286,6 +286,57 @@ fn layer_norm_matches_the_definition_and_passes_gradients() {
 }
 
 #[test]
+fn overlapping_max_pool_matches_candle_forward_and_has_gradients() {
+    for (h, w) in [(112, 112), (7, 9), (8, 5)] {
+        let x = randn(&[2, 3, h, w], 11).relu().expect("non-negative");
+        let ours = layers::max_pool2d_overlapping(&x, 3, 2, 1).expect("pool");
+        let reference = x
+            .pad_with_zeros(2, 1, 1)
+            .and_then(|t| t.pad_with_zeros(3, 1, 1))
+            .and_then(|t| t.max_pool2d_with_stride(3, 2))
+            .expect("candle pool");
+        assert_eq!(ours.dims(), reference.dims(), "{h}x{w}");
+        let diff = ours
+            .sub(&reference)
+            .and_then(|d| d.abs())
+            .and_then(|d| d.max_all())
+            .and_then(|d| d.to_scalar::<f32>())
+            .expect("diff");
+        assert_eq!(diff, 0.0, "{h}x{w}");
+    }
+    // Each window's maximum gets the gradient (a unique maximum per window here).
+    let var = candle_core::Var::new(
+        &[[[
+            [0f32, 1., 2., 3.],
+            [4., 5., 6., 7.],
+            [8., 9., 10., 11.],
+            [12., 13., 14., 15.],
+        ]]],
+        &Device::Cpu,
+    )
+    .expect("var");
+    let y = layers::max_pool2d_overlapping(var.as_tensor(), 3, 2, 1).expect("pool");
+    assert_eq!(
+        y.flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("vec"),
+        vec![5., 7., 13., 15.]
+    );
+    let g = y.sum_all().and_then(|s| s.backward()).expect("backward");
+    let g = g
+        .get(var.as_tensor())
+        .expect("gradient")
+        .flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .expect("vec");
+    let mut want = vec![0f32; 16];
+    for i in [5, 7, 13, 15] {
+        want[i] = 1.0;
+    }
+    assert_eq!(g, want);
+}
+
+#[test]
 fn resnet18_count_shape_and_batch_norm_modes() {
     let cfg = ModelConfig::ResNet18(ResNet18Config { classes: 10 });
     let (vm, model) = build(&cfg, DType::F32);
