@@ -7,15 +7,21 @@ use candle_nn::{
 
 use crate::Result;
 
+/// PyTorch's default law for linear and convolution weights and biases: uniform in
+/// `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` (its `kaiming_uniform_(a = sqrt(5))` reduces to this).
+pub fn fan_in_uniform(fan_in: usize) -> Init {
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
 /// `torch.nn.Linear(in_dim, out_dim)`: weight and bias uniform in
 /// `[-1/sqrt(in_dim), 1/sqrt(in_dim)]` (PyTorch's `kaiming_uniform_(a = sqrt(5))` on the
 /// weight reduces to this bound).
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
-    let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
-    let init = Init::Uniform {
-        lo: -bound,
-        up: bound,
-    };
+    let init = fan_in_uniform(in_dim);
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
     let bias = vb.get_with_hints(out_dim, "bias", init)?;
     Ok(Linear::new(weight, Some(bias)))
@@ -30,12 +36,7 @@ pub fn conv2d(
     cfg: Conv2dConfig,
     vb: VarBuilder,
 ) -> Result<Conv2d> {
-    let fan_in = in_channels / cfg.groups.max(1) * kernel * kernel;
-    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-    let init = Init::Uniform {
-        lo: -bound,
-        up: bound,
-    };
+    let init = fan_in_uniform(in_channels / cfg.groups.max(1) * kernel * kernel);
     let weight = vb.get_with_hints(
         (
             out_channels,

@@ -124,15 +124,9 @@ impl Transformer {
             },
         )?;
         let in_proj_bias = attn.get_with_hints(3 * d, "in_proj_bias", Init::Const(0.0))?;
-        let out_bound = 1.0 / (d as f64).sqrt();
-        let out_w = attn.pp("out_proj").get_with_hints(
-            (d, d),
-            "weight",
-            Init::Uniform {
-                lo: -out_bound,
-                up: out_bound,
-            },
-        )?;
+        let out_w =
+            attn.pp("out_proj")
+                .get_with_hints((d, d), "weight", layers::fan_in_uniform(d))?;
         let out_b = attn
             .pp("out_proj")
             .get_with_hints(d, "bias", Init::Const(0.0))?;
