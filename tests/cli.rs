@@ -268,3 +268,66 @@ fn compare_runs_real_regression_and_classification_experiments() {
         assert_eq!(info["confusion"].as_array().expect("confusion").len(), 10);
     }
 }
+
+#[test]
+fn reproduce_prints_a_config_that_run_accepts_and_writes_a_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = l2m(&["reproduce", "--list"]);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("cifar10-reconstruction"));
+    let o = l2m(&[
+        "reproduce",
+        "mean-estimation",
+        "--print-config",
+        "--epochs",
+        "3",
+        "--seeds",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let toml_text = text(&o.stdout);
+    assert!(
+        toml_text.contains("epochs = 3") && toml_text.contains("kind = \"learn2mix\""),
+        "{toml_text}"
+    );
+    let cfg_path = dir.path().join("me.toml");
+    std::fs::write(&cfg_path, &toml_text).expect("write");
+    let out = dir.path().join("run");
+    let o = l2m(&[
+        "run",
+        cfg_path.to_str().expect("utf-8"),
+        "-q",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(
+        report.contains("| strategy | epoch 1 (25%) | epoch 2 (50%) | epoch 3 (100%) | seeds |"),
+        "{report}"
+    );
+    assert!(report.contains("## Verdict"), "{report}");
+    // `l2m report` rewrites the same report from the run directory.
+    let o = l2m(&["report", out.to_str().expect("utf-8")]);
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), report);
+    // A broken file names itself.
+    std::fs::write(&cfg_path, "name = 3\n").expect("write");
+    let o = l2m(&["run", cfg_path.to_str().expect("utf-8"), "-q"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("me.toml: not a valid experiment"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = l2m(&[
+        "report",
+        dir.path().join("nothing").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("config.json"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -28,6 +28,16 @@ pub enum Command {
     List,
     /// Load an experiment's data and print its class counts, load time and peak memory.
     Data(DataArgs),
+    /// Run one of the paper's experiments (every strategy it compares, 5 seeds) and write
+    /// its report.
+    Reproduce(ReproduceArgs),
+    /// Run an experiment described in a TOML file and write its report.
+    Run(RunArgs),
+    /// Write `report.md` for a run directory (also after an interruption).
+    Report {
+        /// The run directory.
+        dir: PathBuf,
+    },
 }
 
 /// Flags of `l2m compare`; anything not given keeps the experiment's paper setting.
@@ -36,6 +46,42 @@ pub struct CompareArgs {
     /// Built-in experiment to run (see `l2m list`).
     #[arg(long, short = 'e', default_value = "mean-estimation")]
     pub experiment: String,
+    /// Settings to override.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Flags of `l2m reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The experiment (see `--list`).
+    #[arg(required_unless_present = "list")]
+    pub experiment: Option<String>,
+    /// List the experiments and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Print the experiment's configuration as TOML (a file `l2m run` accepts) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Settings to override.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Flags of `l2m run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// An experiment described in TOML (see `l2m reproduce <name> --print-config`).
+    pub config: PathBuf,
+    /// Settings to override.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Settings every training command can override; anything not given keeps the
+/// experiment's own value.
+#[derive(Debug, Args)]
+pub struct Overrides {
     /// Epochs per run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: Option<u64>,
@@ -58,16 +104,16 @@ pub struct CompareArgs {
     /// importance, curriculum (default: those the paper compares for the experiment).
     #[arg(long, value_delimiter = ',')]
     pub strategies: Option<Vec<String>>,
-    /// Folder the datasets are read from (filled by `cargo xtask fetch-data`).
-    #[arg(long, default_value = "data")]
-    pub data_dir: PathBuf,
+    /// Folder the datasets are read from (default: data, filled by `cargo xtask fetch-data`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// At most N samples per class in each split (after imbalancing), for quick runs; a cap
     /// below the smaller classes' sizes also flattens the imbalance.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// Device: cpu, cuda[:N] or metal[:N] (GPU devices need the matching build feature).
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceKind,
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
     /// Run directory (default: runs/<experiment>-<UTC time>).
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
@@ -108,8 +154,15 @@ fn unit_interval(s: &str) -> Result<f64, String> {
 impl CompareArgs {
     /// The experiment preset with these flags applied, validated.
     pub fn resolve(&self) -> anyhow::Result<ExperimentConfig> {
-        let mut cfg = l2m_engine::preset(&self.experiment)
+        let cfg = l2m_engine::preset(&self.experiment)
             .map_err(|e| anyhow::anyhow!("--experiment: {e}"))?;
+        self.overrides.apply(cfg)
+    }
+}
+
+impl Overrides {
+    /// `cfg` with these flags applied, validated.
+    pub fn apply(&self, mut cfg: ExperimentConfig) -> anyhow::Result<ExperimentConfig> {
         if let Some(e) = self.epochs {
             cfg.epochs = usize::try_from(e)?;
         }
@@ -134,8 +187,12 @@ impl CompareArgs {
                 .map_err(|e| anyhow::anyhow!("--strategies: {e}"))?;
         }
         cfg.set_gamma(gamma);
-        cfg.device = self.device;
-        cfg.data_dir = self.data_dir.clone();
+        if let Some(d) = self.device {
+            cfg.device = d;
+        }
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
         if let Some(n) = self.limit {
             cfg.limit = Some(usize::try_from(n)?);
         }

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use args::{Cli, Command, CompareArgs};
+use args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -51,14 +51,53 @@ fn init_logging(debug: bool) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Compare(args) => compare(args),
+        Command::Compare(args) => {
+            let cfg = args.resolve()?;
+            train_and_summarise(cfg, &args.overrides, false)
+        }
+        Command::Reproduce(args) => reproduce(args),
+        Command::Run(args) => {
+            let text = std::fs::read_to_string(&args.config)
+                .with_context(|| format!("reading {}", args.config.display()))?;
+            let cfg: l2m_engine::ExperimentConfig = toml::from_str(&text)
+                .with_context(|| format!("{}: not a valid experiment", args.config.display()))?;
+            let cfg = args
+                .overrides
+                .apply(cfg)
+                .with_context(|| format!("{}", args.config.display()))?;
+            train_and_summarise(cfg, &args.overrides, true)
+        }
+        Command::Report { dir } => {
+            let text = l2m_engine::report::write_report(&dir)
+                .with_context(|| format!("cannot write a report for {}", dir.display()))?;
+            write!(std::io::stdout().lock(), "{text}")?;
+            Ok(())
+        }
         Command::List => list(),
         Command::Data(args) => data(args),
     }
 }
 
-fn compare(args: CompareArgs) -> anyhow::Result<()> {
-    let cfg = args.resolve()?;
+fn reproduce(args: args::ReproduceArgs) -> anyhow::Result<()> {
+    if args.list {
+        return list();
+    }
+    let name = args.experiment.as_deref().unwrap_or_default();
+    let cfg = l2m_engine::preset(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = args.overrides.apply(cfg)?;
+    if args.print_config {
+        let text = toml::to_string_pretty(&cfg).context("serialising the configuration")?;
+        write!(std::io::stdout().lock(), "{text}")?;
+        return Ok(());
+    }
+    train_and_summarise(cfg, &args.overrides, true)
+}
+
+fn train_and_summarise(
+    cfg: l2m_engine::ExperimentConfig,
+    args: &args::Overrides,
+    with_report: bool,
+) -> anyhow::Result<()> {
     // Refuse an unusable device before anything is written.
     l2m_models::select_device(cfg.device).context("--device")?;
     let dir = match &args.out {
@@ -69,6 +108,10 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
     tracing::info!(path = %dir.display(), "run directory");
     let mut observer = progress::Bars::new(&cfg, args.quiet);
+    if let Some(d) = cfg.dataset.needs() {
+        d.locate(&cfg.data_dir)
+            .with_context(|| format!("experiment {} needs data", cfg.name))?;
+    }
     let comparison =
         l2m_engine::run_experiment(&cfg, &run_dir, &mut observer).with_context(|| {
             format!(
@@ -80,6 +123,10 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     observer.finish();
     let mut out = std::io::stdout().lock();
     table::print(&mut out, &cfg, &comparison)?;
+    if with_report {
+        l2m_engine::report::write_report(&dir).context("writing the report")?;
+        writeln!(out, "report: {}", dir.join("report.md").display())?;
+    }
     writeln!(out, "\nrun directory: {}", dir.display())?;
     Ok(())
 }

@@ -26,6 +26,7 @@ mod config;
 mod data;
 mod error;
 mod record;
+pub mod report;
 mod strategy;
 mod task;
 mod train;

@@ -338,3 +338,51 @@ fn reconstruction_runs_and_reports_mse() {
     assert!(r.test_loss > 0.0 && r.test_loss < 0.3, "{}", r.test_loss);
     assert!(l2m.info.confusion.is_none());
 }
+
+#[test]
+fn report_has_the_paper_tables_and_a_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = small(8);
+    cfg.seeds = vec![1, 2, 3];
+    let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
+    run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    let text = report::write_report(run_dir.path()).expect("report");
+    assert_eq!(
+        std::fs::read_to_string(run_dir.path().join("report.md")).expect("written"),
+        text
+    );
+    assert!(
+        text.contains("| strategy | epoch 2 (25%) | epoch 4 (50%) | epoch 8 (100%) | seeds |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| learn2mix | ") && text.contains("| classical | "),
+        "{text}"
+    );
+    assert!(text.contains("Target: test MSE <="), "{text}");
+    assert!(
+        text.contains("## Verdict") && text.contains("paired over seeds"),
+        "{text}"
+    );
+    // The table's numbers are the records' numbers.
+    let (_, curves) = report::load_run(run_dir.path()).expect("load");
+    let last: Vec<f64> = curves[0].seeds.iter().map(|(_, v)| v[7]).collect();
+    let mean = last.iter().sum::<f64>() / 3.0;
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| learn2mix | "))
+        .expect("row");
+    assert!(row.contains(&format!("{mean:.4}")), "{row} vs {mean}");
+
+    // An interrupted run: one strategy of one seed lost its last epochs.
+    let rec = run_dir.path().join("seed-3/classical/records.jsonl");
+    let kept: Vec<String> = std::fs::read_to_string(&rec)
+        .expect("read")
+        .lines()
+        .take(5)
+        .map(String::from)
+        .collect();
+    std::fs::write(&rec, kept.join("\n") + "\n").expect("truncate");
+    let text = report::write_report(run_dir.path()).expect("report");
+    assert!(text.contains("Only 5 of 8 epochs are complete"), "{text}");
+}

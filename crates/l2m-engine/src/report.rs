@@ -1,0 +1,255 @@
+//! Reports of a finished (or interrupted) run directory: the paper's table layout (the
+//! test metric at 25%, 50% and 100% of the epochs, mean and 95% confidence interval over
+//! seeds), epochs to a common target, and a plain verdict per strategy.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use l2m_core::convergence::{self, Direction};
+
+use crate::{EngineError, EpochRecord, ExperimentConfig, Result, write_atomic};
+
+/// One strategy's per-seed test-metric curves.
+#[derive(Debug, Clone)]
+pub struct StrategyCurves {
+    /// Strategy name.
+    pub strategy: String,
+    /// `(seed, test metric per epoch)`.
+    pub seeds: Vec<(u64, Vec<f64>)>,
+}
+
+fn read_records(path: &Path) -> Result<Vec<EpochRecord>> {
+    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|source| EngineError::Json {
+                path: path.to_path_buf(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Reads `config.json` and every `seed-*/<strategy>/records.jsonl` of a run directory.
+pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Vec<StrategyCurves>)> {
+    let cfg_path = dir.join("config.json");
+    let bytes = std::fs::read(&cfg_path).map_err(|source| EngineError::Io {
+        path: cfg_path.clone(),
+        source,
+    })?;
+    let cfg: ExperimentConfig =
+        serde_json::from_slice(&bytes).map_err(|source| EngineError::Json {
+            path: cfg_path.clone(),
+            source,
+        })?;
+    let mut curves = Vec::new();
+    for spec in &cfg.strategies {
+        let mut seeds = Vec::new();
+        for &seed in &cfg.seeds {
+            let p = dir
+                .join(format!("seed-{seed}"))
+                .join(spec.name())
+                .join("records.jsonl");
+            if p.is_file() {
+                let recs = read_records(&p)?;
+                seeds.push((seed, recs.iter().map(|r| r.test_metric).collect()));
+            }
+        }
+        curves.push(StrategyCurves {
+            strategy: spec.name().to_string(),
+            seeds,
+        });
+    }
+    Ok((cfg, curves))
+}
+
+fn fmt(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e4).contains(&v.abs()) {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// The markdown report of `cfg`'s run with these curves.
+pub fn markdown(cfg: &ExperimentConfig, curves: &[StrategyCurves]) -> String {
+    let direction = cfg.task.direction();
+    let metric = cfg.task.metric_name();
+    let mut s = String::new();
+    let _ = writeln!(s, "# {}: learn2mix and the alternatives\n", cfg.name);
+    let _ = writeln!(
+        s,
+        "{}, Adam lr {}, batch {}, {} epochs, seeds {:?}. Test {metric} ({}).\n",
+        cfg.model.name(),
+        cfg.optimizer.lr,
+        cfg.batch_size,
+        cfg.epochs,
+        cfg.seeds,
+        match direction {
+            Direction::LowerIsBetter => "lower is better",
+            Direction::HigherIsBetter => "higher is better",
+        }
+    );
+    // Epochs actually completed by every seed of every strategy.
+    let done = curves
+        .iter()
+        .flat_map(|c| c.seeds.iter().map(|(_, v)| v.len()))
+        .min()
+        .unwrap_or(0);
+    if done == 0 {
+        let _ = writeln!(s, "No completed epoch yet.");
+        return s;
+    }
+    if done < cfg.epochs {
+        let _ = writeln!(
+            s,
+            "Only {done} of {} epochs are complete; the table covers those.\n",
+            cfg.epochs
+        );
+    }
+    let points: Vec<usize> = [0.25, 0.5, 1.0]
+        .iter()
+        .map(|f| ((done as f64 * f).round() as usize).clamp(1, done))
+        .collect();
+    let _ = writeln!(
+        s,
+        "| strategy | epoch {} (25%) | epoch {} (50%) | epoch {} (100%) | seeds |",
+        points[0], points[1], points[2]
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for c in curves {
+        let cells: Vec<String> = points
+            .iter()
+            .map(|&e| {
+                let v: Vec<f64> = c.seeds.iter().map(|(_, curve)| curve[e - 1]).collect();
+                match convergence::summarize(&v) {
+                    Some(m) if m.n > 1 => format!("{} ± {}", fmt(m.mean), fmt(m.ci95)),
+                    Some(m) => fmt(m.mean),
+                    None => "-".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            c.strategy,
+            cells[0],
+            cells[1],
+            cells[2],
+            c.seeds.len()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nValues are the mean over seeds ± the half-width of a 95% Student-t confidence interval.\n"
+    );
+
+    // Epochs to the common target on the seed-mean curves.
+    let means: Vec<Vec<f64>> = curves
+        .iter()
+        .map(|c| {
+            (0..done)
+                .map(|e| c.seeds.iter().map(|(_, v)| v[e]).sum::<f64>() / c.seeds.len() as f64)
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
+    let Some(target) = convergence::common_target(&refs, direction) else {
+        return s;
+    };
+    let _ = writeln!(
+        s,
+        "## Epochs to a common target\n\nTarget: test {metric} {} {} — the best seed-mean value that every strategy reaches, so each reaches it; the question is when.\n",
+        if direction == Direction::LowerIsBetter {
+            "<="
+        } else {
+            ">="
+        },
+        fmt(target)
+    );
+    let _ = writeln!(s, "| strategy | epoch (seed mean) | per seed |");
+    let _ = writeln!(s, "|---|---|---|");
+    let reached: Vec<Option<usize>> = means
+        .iter()
+        .map(|m| convergence::epochs_to_target(m, target, direction))
+        .collect();
+    for (c, r) in curves.iter().zip(&reached) {
+        let per_seed: Vec<String> = c
+            .seeds
+            .iter()
+            .map(|(_, v)| {
+                convergence::epochs_to_target(v, target, direction)
+                    .map_or("never".into(), |e| e.to_string())
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            c.strategy,
+            r.map_or("never".into(), |e| e.to_string()),
+            per_seed.join(", ")
+        );
+    }
+    // Verdict against learn2mix, when it ran.
+    if let Some(l) = curves.iter().position(|c| c.strategy == "learn2mix") {
+        let _ = writeln!(s, "\n## Verdict\n");
+        for (i, c) in curves.iter().enumerate() {
+            if i == l {
+                continue;
+            }
+            let sentence = match (reached[l], reached[i]) {
+                (Some(a), Some(b)) if a < b => format!(
+                    "learn2mix reached the target sooner than {} (epoch {a} against {b}).",
+                    c.strategy
+                ),
+                (Some(a), Some(b)) if a > b => format!(
+                    "learn2mix reached the target later than {} (epoch {a} against {b}).",
+                    c.strategy
+                ),
+                (Some(a), Some(_)) => format!(
+                    "learn2mix and {} reached the target at the same epoch ({a}).",
+                    c.strategy
+                ),
+                _ => format!(
+                    "no comparison with {}: a seed-mean curve is missing.",
+                    c.strategy
+                ),
+            };
+            let finals: Vec<f64> = c.seeds.iter().map(|(_, v)| v[done - 1]).collect();
+            let l2m: Vec<f64> = curves[l].seeds.iter().map(|(_, v)| v[done - 1]).collect();
+            let diffs: Vec<f64> = finals.iter().zip(&l2m).map(|(o, m)| o - m).collect();
+            let paired = match convergence::summarize(&diffs) {
+                Some(d) if d.n > 1 => {
+                    let sign = if (d.mean - d.ci95) > 0.0 || (d.mean + d.ci95) < 0.0 {
+                        ""
+                    } else {
+                        " (the interval includes 0: no clear difference)"
+                    };
+                    format!(
+                        " Final test {metric}, {} minus learn2mix, paired over seeds: {:+.4} ± {:.4}{sign}.",
+                        c.strategy, d.mean, d.ci95
+                    )
+                }
+                Some(d) => format!(
+                    " Final test {metric}, {} minus learn2mix (one seed): {:+.4}.",
+                    c.strategy, d.mean
+                ),
+                None => String::new(),
+            };
+            let _ = writeln!(s, "- {sentence}{paired}");
+        }
+    }
+    s
+}
+
+/// Writes `report.md` into `dir` (atomically) and returns its text.
+pub fn write_report(dir: &Path) -> Result<String> {
+    let (cfg, curves) = load_run(dir)?;
+    let text = markdown(&cfg, &curves);
+    write_atomic(&dir.join("report.md"), text.as_bytes())?;
+    Ok(text)
+}
