@@ -25,6 +25,7 @@ mod compare;
 mod config;
 mod data;
 mod error;
+pub mod plots;
 mod record;
 pub mod report;
 mod strategy;

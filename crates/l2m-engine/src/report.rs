@@ -9,13 +9,19 @@ use l2m_core::convergence::{self, Direction};
 
 use crate::{EngineError, EpochRecord, ExperimentConfig, Result, write_atomic};
 
-/// One strategy's per-seed test-metric curves.
+/// One strategy's per-seed curves.
 #[derive(Debug, Clone)]
 pub struct StrategyCurves {
     /// Strategy name.
     pub strategy: String,
     /// `(seed, test metric per epoch)`.
     pub seeds: Vec<(u64, Vec<f64>)>,
+    /// `(seed, alpha per epoch)`.
+    pub alpha: Vec<(u64, Vec<Vec<f64>>)>,
+    /// Class names.
+    pub class_names: Vec<String>,
+    /// Last recorded test metric per class, mean over seeds.
+    pub final_per_class: Vec<f64>,
 }
 
 fn read_records(path: &Path) -> Result<Vec<EpochRecord>> {
@@ -49,6 +55,8 @@ pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Vec<StrategyCurves>)> {
     let mut curves = Vec::new();
     for spec in &cfg.strategies {
         let mut seeds = Vec::new();
+        let mut alpha = Vec::new();
+        let mut finals: Vec<Vec<f64>> = Vec::new();
         for &seed in &cfg.seeds {
             let p = dir
                 .join(format!("seed-{seed}"))
@@ -57,11 +65,31 @@ pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Vec<StrategyCurves>)> {
             if p.is_file() {
                 let recs = read_records(&p)?;
                 seeds.push((seed, recs.iter().map(|r| r.test_metric).collect()));
+                alpha.push((seed, recs.iter().map(|r| r.alpha.clone()).collect()));
+                if let Some(last) = recs.last() {
+                    finals.push(last.test_metric_per_class.clone());
+                }
             }
         }
+        let k = finals.first().map_or(0, Vec::len);
+        let final_per_class = (0..k)
+            .map(|i| finals.iter().map(|f| f[i]).sum::<f64>() / finals.len() as f64)
+            .collect();
+        let info_path = dir
+            .join(format!("seed-{}", cfg.seeds.first().copied().unwrap_or(0)))
+            .join(spec.name())
+            .join("run.json");
+        let class_names = std::fs::read(&info_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<crate::RunInfo>(&b).ok())
+            .map(|i| i.class_names)
+            .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
         curves.push(StrategyCurves {
             strategy: spec.name().to_string(),
             seeds,
+            alpha,
+            class_names,
+            final_per_class,
         });
     }
     Ok((cfg, curves))
@@ -246,10 +274,38 @@ pub fn markdown(cfg: &ExperimentConfig, curves: &[StrategyCurves]) -> String {
     s
 }
 
-/// Writes `report.md` into `dir` (atomically) and returns its text.
+/// Writes the plots and `report.md` into `dir` (atomically) and returns the report's text.
 pub fn write_report(dir: &Path) -> Result<String> {
     let (cfg, curves) = load_run(dir)?;
-    let text = markdown(&cfg, &curves);
+    let mut text = markdown(&cfg, &curves);
+    match crate::plots::write_plots(dir, &cfg, &curves)? {
+        Some(files) if !files.is_empty() => {
+            let _ = writeln!(text, "\n## Plots\n");
+            for (file, caption) in [
+                (
+                    "test_metric.png",
+                    "Test metric per epoch, mean over seeds with a 95% band",
+                ),
+                (
+                    "alpha.png",
+                    "learn2mix's class proportions per epoch (mean over seeds)",
+                ),
+                ("per_class.png", "Final test metric per class"),
+            ] {
+                if dir.join(file).is_file() {
+                    let _ = writeln!(text, "![{caption}]({file})\n");
+                }
+            }
+            let _ = writeln!(text, "Each plot is also written as SVG beside its PNG.");
+        }
+        Some(_) => {}
+        None => {
+            let _ = writeln!(
+                text,
+                "\nNo plots: no TrueType font was found (set L2M_PLOT_FONT to a .ttf file)."
+            );
+        }
+    }
     write_atomic(&dir.join("report.md"), text.as_bytes())?;
     Ok(text)
 }

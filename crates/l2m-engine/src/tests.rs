@@ -374,6 +374,25 @@ fn report_has_the_paper_tables_and_a_verdict() {
         .expect("row");
     assert!(row.contains(&format!("{mean:.4}")), "{row} vs {mean}");
 
+    // Plots, PNG and SVG, referenced by the report (where a font exists, as here and on CI).
+    if text.contains("## Plots") {
+        for stem in ["test_metric", "alpha", "per_class"] {
+            let png = std::fs::read(run_dir.path().join(format!("{stem}.png"))).expect("png");
+            assert_eq!(&png[1..4], b"PNG", "{stem}.png is a PNG");
+            let svg =
+                std::fs::read_to_string(run_dir.path().join(format!("{stem}.svg"))).expect("svg");
+            assert!(svg.contains("<svg"), "{stem}.svg");
+            // Legends name the strategies (the alpha plot names classes instead).
+            assert!(stem == "alpha" || svg.contains("learn2mix"), "{stem}.svg");
+        }
+        assert!(text.contains("![Test metric per epoch"));
+    } else {
+        assert!(
+            text.contains("No plots: no TrueType font was found"),
+            "{text}"
+        );
+    }
+
     // An interrupted run: one strategy of one seed lost its last epochs.
     let rec = run_dir.path().join("seed-3/classical/records.jsonl");
     let kept: Vec<String> = std::fs::read_to_string(&rec)

@@ -1,0 +1,267 @@
+//! Plots of a run directory, as PNG and SVG: the test metric per epoch with 95% confidence
+//! bands (one line per strategy), learn2mix's class proportions per epoch, and the final
+//! test metric per class.
+//!
+//! Text needs a TrueType font: DejaVu Sans (or `L2M_PLOT_FONT`) is read from the system at
+//! run time; without one, no plot is drawn and the report says so.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+
+use l2m_core::convergence;
+
+use crate::report::StrategyCurves;
+use crate::{EngineError, ExperimentConfig, Result};
+
+const FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/Library/Fonts/Arial.ttf",
+];
+
+/// Registers a system font for plot text once; false when none is found.
+fn font_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let mut candidates: Vec<PathBuf> = std::env::var_os("L2M_PLOT_FONT")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        candidates.extend(FONT_CANDIDATES.iter().map(PathBuf::from));
+        for path in candidates {
+            if let Ok(bytes) = std::fs::read(&path) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("cannot draw the plot: {e}")),
+    }
+}
+
+fn colour(i: usize) -> RGBColor {
+    const P: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    P[i % P.len()]
+}
+
+/// A series of points with an optional band, for one legend entry.
+struct Line {
+    label: String,
+    points: Vec<(f64, f64)>,
+    band: Option<Vec<(f64, f64, f64)>>,
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+) -> std::result::Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    let ys = lines.iter().flat_map(|l| {
+        l.points
+            .iter()
+            .map(|p| p.1)
+            .chain(l.band.iter().flatten().flat_map(|b| [b.1, b.2]))
+    });
+    let (y0, y1) = ys
+        .filter(|y| y.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+            (a.min(y), b.max(y))
+        });
+    if !(x0.is_finite() && y0.is_finite()) {
+        return Err("no data".into());
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-9);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, l) in lines.iter().enumerate() {
+        let c = colour(i);
+        if let Some(band) = &l.band {
+            let mut poly: Vec<(f64, f64)> = band.iter().map(|b| (b.0, b.2)).collect();
+            poly.extend(band.iter().rev().map(|b| (b.0, b.1)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .draw_series(LineSeries::new(l.points.clone(), c.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(l.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn both(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    x: &str,
+    y: &str,
+    lines: &[Line],
+) -> Result<Vec<PathBuf>> {
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    draw(
+        BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
+        title,
+        x,
+        y,
+        lines,
+    )
+    .map_err(|e| plot_err(&png, e))?;
+    draw(
+        SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
+        title,
+        x,
+        y,
+        lines,
+    )
+    .map_err(|e| plot_err(&svg, e))?;
+    Ok(vec![png, svg])
+}
+
+/// Draws every plot of a run into `dir`; returns the files written, or `None` when no font
+/// is available for text.
+pub fn write_plots(
+    dir: &Path,
+    cfg: &ExperimentConfig,
+    curves: &[StrategyCurves],
+) -> Result<Option<Vec<PathBuf>>> {
+    if !font_ready() {
+        return Ok(None);
+    }
+    let metric = cfg.task.metric_name();
+    let done = curves
+        .iter()
+        .flat_map(|c| c.seeds.iter().map(|(_, v)| v.len()))
+        .min()
+        .unwrap_or(0);
+    if done == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let mut files = Vec::new();
+    // 1. Test metric per epoch, mean and 95% band over seeds.
+    let lines: Vec<Line> = curves
+        .iter()
+        .map(|c| {
+            let stats: Vec<(f64, f64, f64)> = (0..done)
+                .map(|e| {
+                    let v: Vec<f64> = c.seeds.iter().map(|(_, s)| s[e]).collect();
+                    let m =
+                        convergence::summarize(&v).map_or((f64::NAN, 0.0), |s| (s.mean, s.ci95));
+                    ((e + 1) as f64, m.0 - m.1, m.0 + m.1)
+                })
+                .collect();
+            Line {
+                label: c.strategy.clone(),
+                points: stats.iter().map(|s| (s.0, (s.1 + s.2) / 2.0)).collect(),
+                band: Some(stats),
+            }
+        })
+        .collect();
+    files.extend(both(
+        dir,
+        "test_metric",
+        &format!("{}: test {metric} (mean, 95% band)", cfg.name),
+        "epoch",
+        metric,
+        &lines,
+    )?);
+    // 2. learn2mix's class proportions per epoch, mean over seeds.
+    if let Some(l2m) = curves.iter().find(|c| c.strategy == "learn2mix") {
+        let k = l2m.class_names.len();
+        let lines: Vec<Line> = (0..k)
+            .map(|class| Line {
+                label: l2m.class_names[class].clone(),
+                points: (0..done)
+                    .map(|e| {
+                        let v: f64 = l2m.alpha.iter().map(|(_, a)| a[e][class]).sum::<f64>()
+                            / l2m.alpha.len().max(1) as f64;
+                        ((e + 1) as f64, v)
+                    })
+                    .collect(),
+                band: None,
+            })
+            .collect();
+        files.extend(both(
+            dir,
+            "alpha",
+            &format!("{}: learn2mix class proportions", cfg.name),
+            "epoch",
+            "alpha",
+            &lines,
+        )?);
+    }
+    // 3. Final test metric per class (x: class index).
+    let lines: Vec<Line> = curves
+        .iter()
+        .map(|c| Line {
+            label: c.strategy.clone(),
+            points: c
+                .final_per_class
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as f64, *v))
+                .collect(),
+            band: None,
+        })
+        .collect();
+    files.extend(both(
+        dir,
+        "per_class",
+        &format!("{}: final test {metric} per class (index)", cfg.name),
+        "class",
+        metric,
+        &lines,
+    )?);
+    Ok(Some(files))
+}
