@@ -180,11 +180,7 @@ pub fn write_plots(
         return Ok(None);
     }
     let metric = cfg.task.metric_name();
-    let done = curves
-        .iter()
-        .flat_map(|c| c.seeds.iter().map(|(_, v)| v.len()))
-        .min()
-        .unwrap_or(0);
+    let done = crate::report::epochs_done(curves);
     if done == 0 {
         return Ok(Some(Vec::new()));
     }

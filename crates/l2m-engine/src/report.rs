@@ -24,6 +24,15 @@ pub struct StrategyCurves {
     pub final_per_class: Vec<f64>,
 }
 
+/// Epochs completed by every seed of every strategy (what a report can cover).
+pub fn epochs_done(curves: &[StrategyCurves]) -> usize {
+    curves
+        .iter()
+        .flat_map(|c| c.seeds.iter().map(|(_, v)| v.len()))
+        .min()
+        .unwrap_or(0)
+}
+
 fn read_records(path: &Path) -> Result<Vec<EpochRecord>> {
     let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
         path: path.to_path_buf(),
@@ -122,12 +131,7 @@ pub fn markdown(cfg: &ExperimentConfig, curves: &[StrategyCurves]) -> String {
             Direction::HigherIsBetter => "higher is better",
         }
     );
-    // Epochs actually completed by every seed of every strategy.
-    let done = curves
-        .iter()
-        .flat_map(|c| c.seeds.iter().map(|(_, v)| v.len()))
-        .min()
-        .unwrap_or(0);
+    let done = epochs_done(curves);
     if done == 0 {
         let _ = writeln!(s, "No completed epoch yet.");
         return s;
