@@ -331,3 +331,130 @@ fn reproduce_prints_a_config_that_run_accepts_and_writes_a_report() {
         text(&o.stderr)
     );
 }
+
+/// Records of every run of a run directory, without the wall-clock fields.
+fn records_without_time(dir: &Path) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    for seed in 0..2 {
+        for s in ["learn2mix", "classical"] {
+            let p = dir
+                .join(format!("seed-{seed}"))
+                .join(s)
+                .join("records.jsonl");
+            let text = std::fs::read_to_string(&p).expect("records");
+            for line in text.lines() {
+                let mut v: serde_json::Value = serde_json::from_str(line).expect("json");
+                let o = v.as_object_mut().expect("object");
+                o.remove("train_seconds");
+                o.remove("eval_seconds");
+                all.push(v);
+            }
+        }
+    }
+    all
+}
+
+fn wait_for_checkpoint(dir: &Path, child: &mut std::process::Child) {
+    let commit = dir.join("seed-0/learn2mix/checkpoint.json");
+    let started = std::time::Instant::now();
+    while !commit.is_file() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the run ended before its first checkpoint"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_killed_or_interrupted_run_resumes_with_the_same_command_and_the_same_curves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "compare", "--epochs", "150", "--seeds", "2", "--lr", "1e-3", "-b", "100", "-q", "-o",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.to_string_lossy().into_owned()])
+        .collect()
+    };
+    let straight = dir.path().join("straight");
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&straight))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let expected = records_without_time(&straight);
+    assert_eq!(expected.len(), 4 * 150);
+
+    // Killed (SIGKILL: no chance to clean up), then the same command again.
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&killed))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawns");
+    wait_for_checkpoint(&killed, &mut child);
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    assert!(
+        !killed.join("summary.json").exists(),
+        "killed before the end"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&killed))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("resuming"), "{}", text(&o.stderr));
+    assert_eq!(records_without_time(&killed), expected);
+
+    // Ctrl-C (SIGINT): stops after the current epoch with exit status 130.
+    let interrupted = dir.path().join("interrupted");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&interrupted))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    wait_for_checkpoint(&interrupted, &mut child);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let o = child.wait_with_output().expect("wait");
+    let stderr = text(&o.stderr);
+    if !interrupted.join("summary.json").exists() {
+        assert_eq!(o.status.code(), Some(130), "{stderr}");
+        assert!(
+            stderr.contains("run the same command again to resume"),
+            "{stderr}"
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&interrupted))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(records_without_time(&interrupted), expected);
+
+    // The same directory with other settings is refused, by name.
+    let mut other = args(&interrupted);
+    other[2] = "20".into();
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(&other)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("epochs is 150 there, 20 now"),
+        "{}",
+        text(&o.stderr)
+    );
+}

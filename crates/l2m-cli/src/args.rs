@@ -114,9 +114,13 @@ pub struct Overrides {
     /// Device: cpu, cuda[:N] or metal[:N] (GPU devices need the matching build feature).
     #[arg(long)]
     pub device: Option<DeviceKind>,
-    /// Run directory (default: runs/<experiment>-<UTC time>).
+    /// Run directory (default: runs/<experiment>-<hash of the settings>). A directory that
+    /// holds the same settings is resumed; one holding other settings is refused.
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Discard what the run directory holds and start over.
+    #[arg(long)]
+    pub fresh: bool,
     /// No progress bars.
     #[arg(long, short = 'q')]
     pub quiet: bool,

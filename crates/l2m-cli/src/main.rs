@@ -18,7 +18,14 @@ use clap::Parser;
 
 use args::{Cli, Command};
 
+/// mimalloc instead of the system allocator: Candle allocates a fresh buffer for every
+/// intermediate tensor, and glibc's allocator returns large ones to the kernel each time,
+/// so the next step page-faults them back in (see docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    pin_thread_count();
     let cli = Cli::parse();
     init_logging(cli.debug);
     match run(cli) {
@@ -31,9 +38,31 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
+            if let Some(e @ l2m_engine::EngineError::Interrupted { .. }) =
+                err.downcast_ref::<l2m_engine::EngineError>()
+            {
+                let _ = writeln!(std::io::stderr(), "l2m: {e}");
+                return ExitCode::from(130);
+            }
             let _ = writeln!(std::io::stderr(), "l2m: {err:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Sets `RAYON_NUM_THREADS` to the available parallelism when the user has not set it.
+/// Candle looks the thread count up on every matrix multiply and, without the variable,
+/// asks the operating system each time (reading cgroup files on Linux); with it, the
+/// lookup is a string parse.
+#[allow(
+    unsafe_code,
+    reason = "set_var is sound here: first statement of main, before any thread exists"
+)]
+fn pin_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
     }
 }
 
@@ -102,24 +131,46 @@ fn train_and_summarise(
     l2m_models::select_device(cfg.device).context("--device")?;
     let dir = match &args.out {
         Some(p) => p.clone(),
-        None => default_run_dir(Path::new("runs"), &cfg.name),
+        None => default_run_dir(Path::new("runs"), &cfg)?,
     };
+    if args.fresh && dir.exists() {
+        if !dir.join("config.json").is_file() {
+            anyhow::bail!(
+                "--fresh: {} is not a run directory (no config.json); not removing it",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("--fresh: cannot remove {}", dir.display()))?;
+    }
+    let resuming = dir.join("config.json").is_file();
     let run_dir = l2m_engine::RunDir::create(&dir)
         .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
-    tracing::info!(path = %dir.display(), "run directory");
-    let mut observer = progress::Bars::new(&cfg, args.quiet);
+    if resuming {
+        tracing::warn!(
+            "resuming {} (finished runs are read back; --fresh starts over)",
+            dir.display()
+        );
+    }
+    let mut observer = progress::Bars::new(&cfg, args.quiet, progress::stop_flag());
     if let Some(d) = cfg.dataset.needs() {
         d.locate(&cfg.data_dir)
             .with_context(|| format!("experiment {} needs data", cfg.name))?;
     }
-    let comparison =
-        l2m_engine::run_experiment(&cfg, &run_dir, &mut observer).with_context(|| {
-            format!(
+    let comparison = match l2m_engine::run_experiment(&cfg, &run_dir, &mut observer) {
+        Ok(c) => c,
+        Err(e @ l2m_engine::EngineError::Interrupted { .. }) => {
+            observer.finish();
+            return Err(e.into());
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
                 "experiment {} failed (records so far are in {})",
                 cfg.name,
                 dir.display()
-            )
-        })?;
+            )));
+        }
+    };
     observer.finish();
     let mut out = std::io::stdout().lock();
     table::print(&mut out, &cfg, &comparison)?;
@@ -197,17 +248,13 @@ fn data(args: args::DataArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `runs/<experiment>-<UTC time>`, with a numeric suffix if that exists already.
-fn default_run_dir(root: &Path, name: &str) -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace(':', "-");
-    let base = root.join(format!("{name}-{stamp}"));
-    let mut candidate = base.clone();
-    let mut n = 2;
-    while candidate.exists() {
-        candidate = PathBuf::from(format!("{}-{n}", base.display()));
-        n += 1;
-    }
-    candidate
+/// `runs/<experiment>-<first 10 hex digits of the configuration's SHA-256>`: the same
+/// command (same settings) always names the same directory, so running it again resumes
+/// it, and different settings never mix in one directory.
+fn default_run_dir(root: &Path, cfg: &l2m_engine::ExperimentConfig) -> anyhow::Result<PathBuf> {
+    use sha2::Digest;
+    let json = serde_json::to_vec(cfg).context("serialising the configuration")?;
+    let digest = sha2::Sha256::digest(&json);
+    let tag: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    Ok(root.join(format!("{}-{tag}", cfg.name)))
 }

@@ -1,8 +1,10 @@
-//! Progress bars on standard error, fed by the engine's observer.
-
-use indicatif::{ProgressBar, ProgressStyle};
+//! Progress bars on standard error, fed by the engine's observer, and the Ctrl-C flag.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use l2m_engine::{EpochRecord, ExperimentConfig, LoadedData, Observer};
 
@@ -36,38 +38,76 @@ pub fn print_data(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()
     Ok(())
 }
 
-/// One bar for the whole comparison; its message names the current strategy, seed, epoch
-/// and test metric.
+/// Set by the first Ctrl-C: the engine stops after the epoch it is in, with a checkpoint.
+/// A second Ctrl-C exits at once (the last checkpoint is still there).
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if handler.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nl2m: stopping after this epoch (Ctrl-C again to stop now; the same command resumes)"
+        );
+    });
+    if let Err(e) = installed {
+        tracing::warn!("no Ctrl-C handler ({e}): an interrupted run resumes from its last epoch");
+    }
+    flag
+}
+
+/// An overall bar (epochs of every run) and one bar per strategy-seed run, showing its
+/// strategy, seed, epoch and latest test metric; a finished run's bar stays as a line.
 pub struct Bars {
-    bar: ProgressBar,
+    multi: MultiProgress,
+    total: ProgressBar,
+    run: Option<ProgressBar>,
     quiet: bool,
     metric: &'static str,
+    stop: Arc<AtomicBool>,
 }
 
 impl Bars {
-    pub fn new(cfg: &ExperimentConfig, quiet: bool) -> Self {
-        let total = (cfg.epochs * cfg.seeds.len() * cfg.strategies.len()) as u64;
-        let bar = if quiet {
-            ProgressBar::hidden()
+    pub fn new(cfg: &ExperimentConfig, quiet: bool, stop: Arc<AtomicBool>) -> Self {
+        let multi = if quiet {
+            MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
         } else {
-            ProgressBar::new(total)
+            MultiProgress::new()
         };
-        bar.set_style(
+        let total_epochs = (cfg.epochs * cfg.seeds.len() * cfg.strategies.len()) as u64;
+        let total = multi.add(ProgressBar::new(total_epochs));
+        total.set_style(
             ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} epochs (eta {eta}) {msg}",
+                "{elapsed_precise} [{bar:30}] {pos}/{len} epochs in all (eta {eta})",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
         Self {
-            bar,
+            multi,
+            total,
+            run: None,
             quiet,
             metric: cfg.task.metric_name(),
+            stop,
         }
     }
 
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
+        self.total.finish_and_clear();
+    }
+
+    fn println(&self, text: &str) {
+        if self.quiet {
+            tracing::info!("{text}");
+        } else if self.total.is_hidden() {
+            // Not a terminal (a log file, a pipe): plain lines on stderr.
+            let _ = writeln!(std::io::stderr(), "{text}");
+        } else {
+            let _ = self.multi.println(text);
+        }
     }
 }
 
@@ -76,22 +116,46 @@ impl Observer for Bars {
         let mut text = Vec::new();
         let _ = writeln!(text, "seed {seed}:");
         let _ = print_data(&mut text, data);
-        let text = String::from_utf8_lossy(&text).trim_end().to_string();
-        if self.quiet {
-            tracing::info!("{text}");
-        } else if self.bar.is_hidden() {
-            // Not a terminal (a log file, a pipe): plain lines on stderr.
-            let _ = writeln!(std::io::stderr(), "{text}");
-        } else {
-            self.bar.println(text);
+        self.println(String::from_utf8_lossy(&text).trim_end());
+    }
+
+    fn run_started(&mut self, strategy: &str, seed: u64, epochs: usize, done: usize) {
+        let bar = self
+            .multi
+            .insert_before(&self.total, ProgressBar::new(epochs as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>24} [{bar:20}] epoch {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{strategy} seed {seed}"));
+        bar.set_position(done as u64);
+        if done > 0 {
+            bar.set_message(if done == epochs {
+                "(done earlier)".to_string()
+            } else {
+                format!("(resumed after epoch {done})")
+            });
         }
+        self.total.inc(done as u64);
+        self.run = Some(bar);
     }
 
     fn epoch_done(&mut self, r: &EpochRecord) {
-        self.bar.inc(1);
-        self.bar.set_message(format!(
-            "{} seed {} epoch {}: test {} {:.4}",
-            r.strategy, r.seed, r.epoch, self.metric, r.test_loss
-        ));
+        self.total.inc(1);
+        if let Some(bar) = &self.run {
+            bar.inc(1);
+            bar.set_message(format!("test {} {:.4}", self.metric, r.test_metric));
+        }
+    }
+
+    fn run_finished(&mut self, _strategy: &str, _seed: u64) {
+        if let Some(bar) = self.run.take() {
+            bar.finish();
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
     }
 }

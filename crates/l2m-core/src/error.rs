@@ -53,6 +53,10 @@ pub enum CoreError {
         /// Batch size.
         batch_size: usize,
     },
+    /// Saved sampler state that cannot be a sampler's (for example from a damaged
+    /// checkpoint).
+    #[error("invalid sampler state: {0}")]
+    InvalidState(String),
     /// A class label outside `0..classes`.
     #[error("class index {class} is out of range for {classes} classes")]
     ClassOutOfRange {

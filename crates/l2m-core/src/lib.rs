@@ -43,6 +43,6 @@ pub use error::{CoreError, Result};
 pub use estimate::{ClassLossAccumulator, ClassLossEstimate, Estimator};
 pub use mixer::Mixer;
 pub use mixture::Mixture;
-pub use rng::{RngStream, seeded_rng};
+pub use rng::{RngState, RngStream, seeded_rng};
 pub use rule::{Learn2Mix, MixingRule, Static};
 pub use sampler::{CyclicSampler, ShuffledSampler};

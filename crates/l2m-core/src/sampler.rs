@@ -8,14 +8,20 @@
 
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Result, RngStream, seeded_rng};
 
 /// The cyclic per-class sampler of the paper.
-#[derive(Debug, Clone)]
+///
+/// It serialises (permutations, cursors and random generator) so that a checkpointed run
+/// resumes with exactly the batches it would have drawn; a deserialised state is checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CyclicState")]
 pub struct CyclicSampler {
     perms: Vec<Vec<u32>>,
     cursors: Vec<usize>,
+    #[serde(with = "crate::rng::chacha_serde")]
     rng: ChaCha8Rng,
 }
 
@@ -100,14 +106,88 @@ impl CyclicSampler {
     }
 }
 
+/// The serialised form of a [`CyclicSampler`], checked on the way in.
+#[derive(Deserialize)]
+struct CyclicState {
+    perms: Vec<Vec<u32>>,
+    cursors: Vec<usize>,
+    #[serde(with = "crate::rng::chacha_serde")]
+    rng: ChaCha8Rng,
+}
+
+impl TryFrom<CyclicState> for CyclicSampler {
+    type Error = CoreError;
+
+    fn try_from(s: CyclicState) -> Result<Self> {
+        if s.perms.is_empty() {
+            return Err(CoreError::NoClasses);
+        }
+        if s.cursors.len() != s.perms.len() {
+            return Err(CoreError::InvalidState(format!(
+                "{} cursors for {} classes",
+                s.cursors.len(),
+                s.perms.len()
+            )));
+        }
+        for (class, (perm, &c)) in s.perms.iter().zip(&s.cursors).enumerate() {
+            if c >= perm.len().max(1) {
+                return Err(CoreError::InvalidState(format!(
+                    "class {class}: cursor {c} past its {} samples",
+                    perm.len()
+                )));
+            }
+        }
+        Ok(Self {
+            perms: s.perms,
+            cursors: s.cursors,
+            rng: s.rng,
+        })
+    }
+}
+
 /// Classical training's sampler: one shuffled permutation of all samples per epoch, cut
 /// into consecutive batches; the last partial batch is dropped, so an epoch has
 /// `floor(N / B)` batches, the same number of steps as every other strategy.
-#[derive(Debug, Clone)]
+///
+/// Like [`CyclicSampler`] it serialises, and a deserialised state is checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ShuffledState")]
 pub struct ShuffledSampler {
     perm: Vec<u32>,
     cursor: usize,
+    #[serde(with = "crate::rng::chacha_serde")]
     rng: ChaCha8Rng,
+}
+
+/// The serialised form of a [`ShuffledSampler`], checked on the way in.
+#[derive(Deserialize)]
+struct ShuffledState {
+    perm: Vec<u32>,
+    cursor: usize,
+    #[serde(with = "crate::rng::chacha_serde")]
+    rng: ChaCha8Rng,
+}
+
+impl TryFrom<ShuffledState> for ShuffledSampler {
+    type Error = CoreError;
+
+    fn try_from(s: ShuffledState) -> Result<Self> {
+        if s.perm.is_empty() {
+            return Err(CoreError::EmptyClass { class: 0 });
+        }
+        if s.cursor > s.perm.len() {
+            return Err(CoreError::InvalidState(format!(
+                "cursor {} past the {} samples",
+                s.cursor,
+                s.perm.len()
+            )));
+        }
+        Ok(Self {
+            perm: s.perm,
+            cursor: s.cursor,
+            rng: s.rng,
+        })
+    }
 }
 
 impl ShuffledSampler {
@@ -129,6 +209,16 @@ impl ShuffledSampler {
     pub fn begin_epoch(&mut self) {
         self.perm.shuffle(&mut self.rng);
         self.cursor = 0;
+    }
+
+    /// Number of samples it draws from.
+    pub fn len(&self) -> usize {
+        self.perm.len()
+    }
+
+    /// Whether it has no samples (never true: construction refuses it).
+    pub fn is_empty(&self) -> bool {
+        self.perm.is_empty()
     }
 
     /// Number of full batches of `batch_size` in one epoch.
@@ -241,6 +331,51 @@ mod tests {
         let mut sh = ShuffledSampler::new(vec![1, 2, 3], 0).expect("valid");
         assert_eq!(sh.next_batch(0, &mut out), Err(CoreError::ZeroBatchSize));
         assert!(sh.next_batch(4, &mut out).is_err());
+    }
+
+    #[test]
+    fn a_restored_sampler_continues_with_the_same_batches() {
+        let mut a = CyclicSampler::new(members(&[7, 3, 11]), 5).expect("valid");
+        let mut b = ShuffledSampler::new((0..23).collect(), 5).expect("valid");
+        let mut out = Vec::new();
+        a.fill_batch(&[4, 2, 5], &mut out).expect("valid");
+        b.next_batch(6, &mut out).expect("valid");
+        let a2: CyclicSampler =
+            serde_json::from_str(&serde_json::to_string(&a).expect("json")).expect("state");
+        let b2: ShuffledSampler =
+            serde_json::from_str(&serde_json::to_string(&b).expect("json")).expect("state");
+        assert_eq!(a2, a);
+        assert_eq!(b2, b);
+        let draw = |mut c: CyclicSampler, mut s: ShuffledSampler| {
+            let mut out = Vec::new();
+            for _ in 0..5 {
+                c.fill_batch(&[4, 2, 5], &mut out).expect("valid");
+                s.next_batch(6, &mut out).expect("valid");
+                c.begin_epoch();
+            }
+            out
+        };
+        assert_eq!(draw(a.clone(), b.clone()), draw(a2, b2));
+    }
+
+    #[test]
+    fn damaged_sampler_states_are_refused() {
+        let s = CyclicSampler::new(members(&[3, 2]), 0).expect("valid");
+        let mut v = serde_json::to_value(&s).expect("json");
+        v["cursors"] = serde_json::json!([0, 5]);
+        let e = serde_json::from_value::<CyclicSampler>(v.clone()).expect_err("cursor");
+        assert!(
+            e.to_string()
+                .contains("class 1: cursor 5 past its 2 samples"),
+            "{e}"
+        );
+        v["cursors"] = serde_json::json!([0]);
+        let e = serde_json::from_value::<CyclicSampler>(v).expect_err("length");
+        assert!(e.to_string().contains("1 cursors for 2 classes"), "{e}");
+        let s = ShuffledSampler::new(vec![1, 2], 0).expect("valid");
+        let mut v = serde_json::to_value(&s).expect("json");
+        v["cursor"] = serde_json::json!(3);
+        assert!(serde_json::from_value::<ShuffledSampler>(v).is_err());
     }
 
     #[test]

@@ -9,6 +9,13 @@ use crate::{EngineError, Result};
 /// Writes `bytes` to `path` so that a reader (or a crash) sees either the old file or the
 /// new one, never a partial write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, true)
+}
+
+/// [`write_atomic`], with the fsync before the rename only when `sync` is true. Without
+/// it the replacement is still atomic for every reader and survives the process being
+/// killed; only a power loss can lose it.
+pub(crate) fn write_atomic_with(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let io = |source| EngineError::Io {
         path: path.to_path_buf(),
         source,
@@ -20,7 +27,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     let mut file = fs::File::create(&tmp).map_err(io)?;
     file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    if sync {
+        file.sync_all().map_err(io)?;
+    }
     drop(file);
     fs::rename(&tmp, path).map_err(io)
 }

@@ -11,12 +11,17 @@ use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo, train_one};
 pub trait Observer {
     /// A seed's data is loaded (before any training on it).
     fn data_loaded(&mut self, _seed: u64, _data: &crate::LoadedData) {}
-    /// A strategy-seed run begins.
-    fn run_started(&mut self, _strategy: &str, _seed: u64, _epochs: usize) {}
+    /// A strategy-seed run begins (or resumes, with `done` epochs already completed).
+    fn run_started(&mut self, _strategy: &str, _seed: u64, _epochs: usize, _done: usize) {}
     /// An epoch ended.
     fn epoch_done(&mut self, _record: &EpochRecord) {}
     /// A strategy-seed run ended.
     fn run_finished(&mut self, _strategy: &str, _seed: u64) {}
+    /// Asked after each checkpointed epoch: `true` stops the run there with
+    /// [`crate::EngineError::Interrupted`] (it can be resumed later).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -78,17 +83,73 @@ pub struct Comparison {
     pub strategies: Vec<StrategySummary>,
 }
 
+/// Refuses a run directory that holds another experiment's configuration, naming the
+/// first setting that differs.
+fn check_same_config(dir: &RunDir, cfg: &ExperimentConfig) -> Result<()> {
+    let path = dir.path().join("config.json");
+    if !path.is_file() {
+        return Ok(());
+    }
+    let saved: serde_json::Value = crate::record::read_json(&path)?;
+    let ours = serde_json::to_value(cfg).map_err(|source| crate::EngineError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    if saved == ours {
+        return Ok(());
+    }
+    let differs = match (&saved, &ours) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            b.iter().find(|(k, v)| a.get(*k) != Some(v)).map(|(k, v)| {
+                format!(
+                    "{k} is {} there, {v} now",
+                    a.get(k).map_or("missing".to_string(), |x| x.to_string())
+                )
+            })
+        }
+        _ => None,
+    }
+    .unwrap_or_else(|| "the configurations differ".into());
+    Err(crate::EngineError::Checkpoint(format!(
+        "{} holds another experiment ({differs}); choose another output directory",
+        dir.path().display()
+    )))
+}
+
 /// Runs every strategy for every seed of `cfg`, writing records into `dir`, and returns
 /// (and writes to `summary.json`) the comparison across seeds.
+///
+/// A directory that already holds this configuration is resumed: finished runs are read
+/// back, interrupted ones continue from their last checkpoint. A directory holding another
+/// configuration is refused.
 pub fn run_experiment(
     cfg: &ExperimentConfig,
     dir: &RunDir,
     observer: &mut dyn Observer,
 ) -> Result<Comparison> {
     cfg.validate()?;
+    check_same_config(dir, cfg)?;
     dir.write_json("config.json", cfg)?;
     let mut runs: Vec<Vec<(Vec<EpochRecord>, RunInfo)>> = vec![Vec::new(); cfg.strategies.len()];
     for &seed in &cfg.seeds {
+        // A seed whose runs all finished needs no data.
+        let mut done = Vec::with_capacity(cfg.strategies.len());
+        for strategy in &cfg.strategies {
+            done.push(crate::finished_run(
+                &dir.run_path(strategy.name(), seed)?,
+                cfg.epochs,
+            )?);
+        }
+        if done.iter().all(Option::is_some) {
+            for ((s, strategy), outcome) in cfg.strategies.iter().enumerate().zip(done) {
+                if let Some(o) = outcome {
+                    observer.run_started(strategy.name(), seed, cfg.epochs, cfg.epochs);
+                    observer.run_finished(strategy.name(), seed);
+                    runs[s].push((o.records, o.info));
+                }
+            }
+            continue;
+        }
         let data = cfg.dataset.load(&cfg.data_dir, seed, cfg.limit)?;
         observer.data_loaded(seed, &data);
         if let Some(vocab) = &data.vocab {

@@ -20,6 +20,21 @@ pub enum EngineError {
         /// Its value.
         value: f64,
     },
+    /// The observer asked to stop (for example on Ctrl-C); the run can be resumed.
+    #[error(
+        "stopped after epoch {epoch} of strategy {strategy} (seed {seed}); run the same command again to resume"
+    )]
+    Interrupted {
+        /// Strategy name.
+        strategy: String,
+        /// Seed.
+        seed: u64,
+        /// The last epoch completed and checkpointed.
+        epoch: usize,
+    },
+    /// A checkpoint that cannot be resumed from.
+    #[error("cannot resume: {0}")]
+    Checkpoint(String),
     /// A configuration value that cannot work.
     #[error("invalid configuration: {0}")]
     Config(String),

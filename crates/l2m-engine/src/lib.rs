@@ -21,10 +21,12 @@
 //! learn2mix costs no extra forward pass and no extra synchronisation per step.
 
 mod atomic;
+mod checkpoint;
 mod compare;
 mod config;
 mod data;
 mod error;
+pub mod optim;
 pub mod plots;
 mod record;
 pub mod report;
@@ -39,7 +41,7 @@ pub use error::{EngineError, Result};
 pub use record::{EpochRecord, RunDir, RunInfo};
 pub use strategy::{STRATEGY_NAMES, StrategySpec};
 pub use task::Task;
-pub use train::{TrainOutcome, train_one};
+pub use train::{TrainOutcome, finished_run, train_one};
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EngineError, Result, write_atomic};
+use crate::{EngineError, Result};
 
 /// One epoch of one strategy and seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,18 +111,54 @@ impl RunDir {
 
 /// Serialises `value` as pretty JSON into `path`, atomically.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_json_with(path, value, true)
+}
+
+/// [`write_json`], with the fsync only when `sync` is true.
+pub(crate) fn write_json_with<T: Serialize>(path: &Path, value: &T, sync: bool) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|source| EngineError::Json {
         path: path.to_path_buf(),
         source,
     })?;
-    write_atomic(path, &bytes)
+    crate::atomic::write_atomic_with(path, &bytes, sync)
 }
 
-/// Rewrites `records.jsonl` and `records.csv` in `dir` with all `records`, atomically.
+/// Reads the records of a `records.jsonl`.
+pub(crate) fn read_records(path: &Path) -> Result<Vec<EpochRecord>> {
+    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|source| EngineError::Json {
+                path: path.to_path_buf(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Reads a JSON document.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| EngineError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Rewrites `records.jsonl` and `records.csv` in `dir` with all `records`, atomically
+/// (with an fsync when `sync` is true).
 pub(crate) fn write_records(
     dir: &Path,
     records: &[EpochRecord],
     class_names: &[String],
+    sync: bool,
 ) -> Result<()> {
     let jsonl_path = dir.join("records.jsonl");
     let mut jsonl = Vec::new();
@@ -133,7 +169,7 @@ pub(crate) fn write_records(
         })?;
         jsonl.push(b'\n');
     }
-    write_atomic(&jsonl_path, &jsonl)?;
+    crate::atomic::write_atomic_with(&jsonl_path, &jsonl, sync)?;
 
     let csv_path = dir.join("records.csv");
     let csv_err = |source| EngineError::Csv {
@@ -190,7 +226,7 @@ pub(crate) fn write_records(
         path: csv_path.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    write_atomic(&csv_path, &bytes)
+    crate::atomic::write_atomic_with(&csv_path, &bytes, sync)
 }
 
 #[cfg(test)]
@@ -219,7 +255,7 @@ mod tests {
     fn records_round_trip_through_jsonl_and_csv() {
         let dir = tempfile::tempdir().expect("tempdir");
         let recs = vec![record(1), record(2)];
-        write_records(dir.path(), &recs, &["a".into(), "b".into()]).expect("write");
+        write_records(dir.path(), &recs, &["a".into(), "b".into()], true).expect("write");
         let text = std::fs::read_to_string(dir.path().join("records.jsonl")).expect("read");
         let back: Vec<EpochRecord> = text
             .lines()

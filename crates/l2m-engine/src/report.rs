@@ -7,7 +7,8 @@ use std::path::Path;
 
 use l2m_core::convergence::{self, Direction};
 
-use crate::{EngineError, EpochRecord, ExperimentConfig, Result, write_atomic};
+use crate::record::read_records;
+use crate::{EngineError, ExperimentConfig, Result, write_atomic};
 
 /// One strategy's per-seed curves.
 #[derive(Debug, Clone)]
@@ -31,22 +32,6 @@ pub fn epochs_done(curves: &[StrategyCurves]) -> usize {
         .flat_map(|c| c.seeds.iter().map(|(_, v)| v.len()))
         .min()
         .unwrap_or(0)
-}
-
-fn read_records(path: &Path) -> Result<Vec<EpochRecord>> {
-    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).map_err(|source| EngineError::Json {
-                path: path.to_path_buf(),
-                source,
-            })
-        })
-        .collect()
 }
 
 /// Reads `config.json` and every `seed-*/<strategy>/records.jsonl` of a run directory.

@@ -167,6 +167,25 @@ pub(crate) struct CurriculumBatches {
 }
 
 impl BatchPolicy for CurriculumBatches {
+    fn save(&self) -> PolicyState {
+        PolicyState::Curriculum {
+            order: self.order.clone(),
+            epoch: self.epoch,
+        }
+    }
+
+    fn restore(&mut self, state: PolicyState) -> Result<()> {
+        match state {
+            PolicyState::Curriculum { order, epoch } => {
+                self.order = order;
+                self.epoch = epoch;
+                self.sampler = None;
+                Ok(())
+            }
+            other => Err(wrong_kind("curriculum", &other)),
+        }
+    }
+
     fn begin_epoch(&mut self) -> Result<()> {
         let f = l2m_baselines::curriculum::fraction(self.epoch);
         let n = ((self.order.len() as f64 * f).ceil() as usize)
@@ -198,8 +217,45 @@ impl BatchPolicy for CurriculumBatches {
     }
 }
 
+/// What a batch policy must remember between epochs, saved in a checkpoint: with it a
+/// resumed run draws exactly the batches the uninterrupted run would have drawn.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub(crate) enum PolicyState {
+    /// Class-by-class batches (learn2mix, stratified): the proportions and the sampler.
+    Mixed {
+        alpha: Vec<f64>,
+        sampler: CyclicSampler,
+    },
+    /// Shuffled batches: the sampler.
+    Shuffled { sampler: ShuffledSampler },
+    /// Curriculum: the difficulty order (easiest first) and the next epoch.
+    Curriculum { order: Vec<u32>, epoch: usize },
+}
+
+impl PolicyState {
+    fn kind(&self) -> &'static str {
+        match self {
+            PolicyState::Mixed { .. } => "mixed",
+            PolicyState::Shuffled { .. } => "shuffled",
+            PolicyState::Curriculum { .. } => "curriculum",
+        }
+    }
+}
+
+fn wrong_kind(expected: &str, got: &PolicyState) -> EngineError {
+    EngineError::Checkpoint(format!(
+        "the checkpoint holds {} batches, the strategy draws {expected} batches",
+        got.kind()
+    ))
+}
+
 /// The per-epoch behaviour of a strategy inside the training loop.
 pub(crate) trait BatchPolicy {
+    /// The state to checkpoint at the end of an epoch.
+    fn save(&self) -> PolicyState;
+    /// Continues from a saved state.
+    fn restore(&mut self, state: PolicyState) -> Result<()>;
     /// Start of an epoch: reshuffle, compute this epoch's class counts.
     fn begin_epoch(&mut self) -> Result<()>;
     /// Appends the next batch's sample indices.
@@ -217,6 +273,31 @@ struct MixedBatches {
 }
 
 impl BatchPolicy for MixedBatches {
+    fn save(&self) -> PolicyState {
+        PolicyState::Mixed {
+            alpha: self.mixer.alpha().as_slice().to_vec(),
+            sampler: self.sampler.clone(),
+        }
+    }
+
+    fn restore(&mut self, state: PolicyState) -> Result<()> {
+        match state {
+            PolicyState::Mixed { alpha, sampler } => {
+                if sampler.class_sizes() != self.sampler.class_sizes() {
+                    return Err(EngineError::Checkpoint(format!(
+                        "the saved sampler has class sizes {:?}, the training set {:?}",
+                        sampler.class_sizes(),
+                        self.sampler.class_sizes()
+                    )));
+                }
+                self.mixer.set_alpha(Mixture::new(alpha)?)?;
+                self.sampler = sampler;
+                Ok(())
+            }
+            other => Err(wrong_kind("class-by-class", &other)),
+        }
+    }
+
     fn begin_epoch(&mut self) -> Result<()> {
         self.sampler.begin_epoch();
         self.counts = self.mixer.counts()?;
@@ -244,6 +325,29 @@ struct ShuffledBatches {
 }
 
 impl BatchPolicy for ShuffledBatches {
+    fn save(&self) -> PolicyState {
+        PolicyState::Shuffled {
+            sampler: self.sampler.clone(),
+        }
+    }
+
+    fn restore(&mut self, state: PolicyState) -> Result<()> {
+        match state {
+            PolicyState::Shuffled { sampler } => {
+                if sampler.len() != self.sampler.len() {
+                    return Err(EngineError::Checkpoint(format!(
+                        "the saved sampler covers {} samples, the training set {}",
+                        sampler.len(),
+                        self.sampler.len()
+                    )));
+                }
+                self.sampler = sampler;
+                Ok(())
+            }
+            other => Err(wrong_kind("shuffled", &other)),
+        }
+    }
+
     fn begin_epoch(&mut self) -> Result<()> {
         self.sampler.begin_epoch();
         Ok(())

@@ -405,3 +405,184 @@ fn report_has_the_paper_tables_and_a_verdict() {
     let text = report::write_report(run_dir.path()).expect("report");
     assert!(text.contains("Only 5 of 8 epochs are complete"), "{text}");
 }
+
+/// A small image classification set shaped like CIFAR-10 (3 x 32 x 32 pixels), each
+/// class brighter in its own channel, so a LeNet-CIFAR (with dropout) learns something.
+fn tiny_images(seed: u64) -> LoadedData {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut make = |name: &str, per_class: &[usize]| {
+        let mut data = Vec::new();
+        let mut classes = Vec::new();
+        for (c, &n) in per_class.iter().enumerate() {
+            for _ in 0..n {
+                for ch in 0..3 {
+                    let base = if ch == c % 3 { 140u8 } else { 60 };
+                    data.extend((0..1024).map(|_| base.saturating_add(rng.random_range(0..80))));
+                }
+                classes.push(c as u32);
+            }
+        }
+        l2m_data::ClassDataset::new(
+            name,
+            l2m_data::Features::Pixels {
+                data,
+                mean: vec![0.5; 3],
+                std: vec![0.25; 3],
+            },
+            vec![3, 32, 32],
+            l2m_data::Targets::Classes,
+            classes,
+            (0..per_class.len()).map(|c| format!("c{c}")).collect(),
+        )
+        .expect("dataset")
+    };
+    LoadedData {
+        train: make("tiny-train", &[40, 30, 20, 10]),
+        test: make("tiny-test", &[10, 10, 10, 10]),
+        notes: Vec::new(),
+        vocab: None,
+    }
+}
+
+/// Stops the run after `after` epochs, as Ctrl-C does.
+struct StopAfter {
+    after: usize,
+    seen: usize,
+}
+
+impl Observer for StopAfter {
+    fn epoch_done(&mut self, _record: &EpochRecord) {
+        self.seen += 1;
+    }
+    fn should_stop(&self) -> bool {
+        self.seen >= self.after
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
+    let mut cfg = preset("cifar10").expect("preset");
+    cfg.batch_size = 20;
+    cfg.eval_batch_size = 40;
+    cfg.epochs = 4;
+    cfg.optimizer.lr = 1e-3;
+    cfg.set_gamma(0.5);
+    let data = tiny_images(3);
+    for name in [
+        "learn2mix",
+        "classical",
+        "importance",
+        "curriculum",
+        "focal",
+    ] {
+        let spec = StrategySpec::parse(name, 0.5).expect("strategy");
+        let straight_dir = tempfile::tempdir().expect("tempdir");
+        let straight = train_one(
+            &cfg,
+            &spec,
+            &data,
+            3,
+            Some(straight_dir.path()),
+            &mut SilentObserver,
+        )
+        .expect(name);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut stop = StopAfter { after: 2, seen: 0 };
+        let e =
+            train_one(&cfg, &spec, &data, 3, Some(dir.path()), &mut stop).expect_err("interrupted");
+        assert!(
+            matches!(e, EngineError::Interrupted { epoch: 2, .. }),
+            "{name}: {e}"
+        );
+        // A crash after the records of epoch 3 were written but before its checkpoint was
+        // committed leaves one record too many: resuming must ignore it.
+        let jsonl = dir.path().join("records.jsonl");
+        let mut text = std::fs::read_to_string(&jsonl).expect("records");
+        let last = text.lines().last().expect("a record").to_string();
+        text.push_str(&last.replace("\"epoch\":2", "\"epoch\":3"));
+        text.push('\n');
+        std::fs::write(&jsonl, text).expect("write");
+
+        let resumed =
+            train_one(&cfg, &spec, &data, 3, Some(dir.path()), &mut SilentObserver).expect(name);
+        assert_eq!(
+            without_time(resumed.records.clone()),
+            without_time(straight.records.clone()),
+            "{name}: the resumed curve equals the uninterrupted one"
+        );
+        assert_eq!(
+            resumed.info.final_alpha, straight.info.final_alpha,
+            "{name}"
+        );
+        assert_eq!(resumed.info.confusion, straight.info.confusion, "{name}");
+        // Only the last checkpoint's tensors are kept.
+        let tensors: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".safetensors"))
+            .collect();
+        assert_eq!(
+            tensors,
+            vec!["checkpoint-e4.safetensors".to_string()],
+            "{name}"
+        );
+        // A finished run is read back, not trained again.
+        let again =
+            train_one(&cfg, &spec, &data, 3, Some(dir.path()), &mut SilentObserver).expect(name);
+        assert_eq!(again.records, resumed.records, "{name}");
+    }
+}
+
+#[test]
+fn learn2mix_moves_alpha_in_this_tiny_set_so_resuming_it_means_something() {
+    let mut cfg = preset("cifar10").expect("preset");
+    cfg.batch_size = 20;
+    cfg.epochs = 2;
+    cfg.set_gamma(0.5);
+    let data = tiny_images(3);
+    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let o = train_one(&cfg, &spec, &data, 3, None, &mut SilentObserver).expect("train");
+    assert_ne!(o.records[0].alpha, o.records[1].alpha);
+}
+
+#[test]
+fn a_damaged_or_foreign_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = small(3);
+    let data = load(&cfg, 7);
+    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let mut stop = StopAfter { after: 1, seen: 0 };
+    train_one(&cfg, &spec, &data, 7, Some(dir.path()), &mut stop).expect_err("stopped");
+    // Another strategy's run cannot continue this checkpoint.
+    let classical = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let e = train_one(
+        &cfg,
+        &classical,
+        &data,
+        7,
+        Some(dir.path()),
+        &mut SilentObserver,
+    )
+    .expect_err("foreign");
+    assert!(e.to_string().contains("cannot resume"), "{e}");
+    // A truncated tensor file names itself.
+    let tensors = dir.path().join("checkpoint-e1.safetensors");
+    std::fs::write(&tensors, b"not a safetensors file").expect("write");
+    let e = train_one(&cfg, &spec, &data, 7, Some(dir.path()), &mut SilentObserver)
+        .expect_err("damaged");
+    assert!(e.to_string().contains("checkpoint-e1.safetensors"), "{e}");
+    // A run directory holding another configuration is refused by name.
+    let root = tempfile::tempdir().expect("tempdir");
+    let run_dir = RunDir::create(root.path()).expect("dir");
+    run_experiment(&small(1), &run_dir, &mut SilentObserver).expect("first");
+    let mut other = small(1);
+    other.batch_size = 60;
+    let e = run_experiment(&other, &run_dir, &mut SilentObserver).expect_err("other config");
+    assert!(
+        e.to_string().contains("batch_size is 50 there, 60 now"),
+        "{e}"
+    );
+}

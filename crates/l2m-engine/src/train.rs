@@ -4,20 +4,24 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use candle_nn::VarMap;
 use rand_chacha::ChaCha8Rng;
 
 use l2m_baselines::FocalLoss;
-use l2m_core::{ClassLossAccumulator, ClassLossEstimate, Estimator, RngStream, seeded_rng};
+use l2m_core::{
+    ClassLossAccumulator, ClassLossEstimate, Estimator, RngState, RngStream, seeded_rng,
+};
 use l2m_data::ClassDataset;
 use l2m_models::{
     BoxedModel, ModelConfig, parameter_checksum, parameter_count, seeded_var_builder, select_device,
 };
 
+use crate::checkpoint::{self, CheckpointState};
 use crate::compare::Observer;
 use crate::config::LoadedData;
 use crate::data::DeviceData;
-use crate::record::{write_json, write_records};
+use crate::optim::{Adam, AdamConfig};
+use crate::record::{read_json, read_records, write_json_with, write_records};
 use crate::strategy::{BatchPolicy, CurriculumBatches};
 use crate::{EngineError, EpochRecord, ExperimentConfig, Result, RunInfo, StrategySpec, Task};
 
@@ -52,7 +56,7 @@ impl Objective {
 struct Trainable {
     varmap: VarMap,
     model: BoxedModel,
-    opt: AdamW,
+    opt: Adam,
 }
 
 fn fresh(
@@ -80,16 +84,9 @@ fn fresh(
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
-        named.into_iter().map(|(_, v)| v).collect()
+        named
     };
-    let opt = AdamW::new(
-        params,
-        ParamsAdamW {
-            lr: cfg.optimizer.lr,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        },
-    )?;
+    let opt = Adam::new(params, AdamConfig::with_lr(cfg.optimizer.lr))?;
     Ok(Trainable { varmap, model, opt })
 }
 
@@ -157,13 +154,53 @@ fn train_epoch(
     })
 }
 
+/// The outcome of a run whose directory holds a checkpoint of all `epochs` epochs, read
+/// back without training; `None` when the run is not finished there.
+pub fn finished_run(dir: &Path, epochs: usize) -> Result<Option<TrainOutcome>> {
+    let Some(state) = checkpoint::load_state(dir)? else {
+        return Ok(None);
+    };
+    if state.epoch > epochs {
+        return Err(EngineError::Checkpoint(format!(
+            "{} holds {} epochs, more than the {epochs} configured",
+            dir.display(),
+            state.epoch
+        )));
+    }
+    if state.epoch < epochs {
+        return Ok(None);
+    }
+    let records = committed_records(dir, state.epoch)?;
+    let info: RunInfo = read_json(&dir.join("run.json"))?;
+    Ok(Some(TrainOutcome { records, info }))
+}
+
+/// The records of `dir` up to the committed epoch (a crash between writing the records
+/// and committing the checkpoint can leave one more).
+fn committed_records(dir: &Path, epoch: usize) -> Result<Vec<EpochRecord>> {
+    let path = dir.join("records.jsonl");
+    let mut records = read_records(&path)?;
+    if records.len() < epoch {
+        return Err(EngineError::Checkpoint(format!(
+            "{} holds {} epochs, the checkpoint {epoch}",
+            path.display(),
+            records.len()
+        )));
+    }
+    records.truncate(epoch);
+    Ok(records)
+}
+
 /// Trains `cfg.model` on `data.train` with `strategy` for `cfg.epochs` epochs, evaluating
 /// on `data.test` after each epoch.
 ///
 /// The initial parameters depend only on `seed` (and the model), never on the strategy,
 /// so every strategy of a seed starts from the same weights. Each epoch has
-/// `floor(N / B)` optimiser steps whatever the strategy. When `out` is given, records and
-/// run facts are rewritten there atomically after every epoch.
+/// `floor(N / B)` optimiser steps whatever the strategy.
+///
+/// When `out` is given, records, run facts and a checkpoint are written there atomically
+/// after every epoch, and a run that finds a checkpoint in `out` continues from it: on the
+/// CPU its records are then exactly those of an uninterrupted run.
 pub fn train_one(
     cfg: &ExperimentConfig,
     strategy: &StrategySpec,
@@ -173,6 +210,18 @@ pub fn train_one(
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
     cfg.check_data(data)?;
+    let name = strategy.name();
+    if let Some(dir) = out
+        && let Some(done) = finished_run(dir, cfg.epochs)?
+    {
+        observer.run_started(name, seed, cfg.epochs, cfg.epochs);
+        observer.run_finished(name, seed);
+        return Ok(done);
+    }
+    let resume = match out {
+        Some(dir) => checkpoint::load_state(dir)?,
+        None => None,
+    };
     let device = select_device(cfg.device)?;
     let train = &data.train;
     let k = train.num_classes();
@@ -212,13 +261,23 @@ pub fn train_one(
         }
         _ => Objective::Task(cfg.task),
     };
-    let name = strategy.name();
     let mut importance_rng =
         matches!(strategy, StrategySpec::Importance).then(|| seeded_rng(seed, RngStream::Training));
 
     let mut t = fresh(cfg, &model_cfg, seed, &device)?;
     let init_checksum = parameter_checksum(&t.varmap)?;
     let mut policy: Box<dyn BatchPolicy> = match strategy {
+        StrategySpec::Curriculum { .. } if resume.is_some() => {
+            // The order comes from the checkpoint: no warm-up again.
+            Box::new(CurriculumBatches {
+                order: Vec::new(),
+                batch_size: cfg.batch_size,
+                epoch: 0,
+                seed,
+                sampler: None,
+                alpha: train_set.alpha_star()?,
+            })
+        }
         StrategySpec::Curriculum { warmup_epochs } => {
             // Classical warm-up from the shared initial weights, then score every training
             // sample by 1 - p(y|x) and restart from the same initial weights.
@@ -280,9 +339,29 @@ pub fn train_one(
         value,
     };
 
-    observer.run_started(name, seed, cfg.epochs);
     let mut records = Vec::with_capacity(cfg.epochs);
-    for epoch in 1..=cfg.epochs {
+    if let (Some(dir), Some(state)) = (out, resume) {
+        checkpoint::restore_tensors(dir, &state, &t.varmap, &mut t.opt, &device)?;
+        policy.restore(state.policy)?;
+        t.model.set_rng_counters(&state.model_rng)?;
+        if importance_rng.is_some() {
+            let saved = state.importance_rng.ok_or_else(|| {
+                EngineError::Checkpoint(format!(
+                    "{}: no importance sampler state",
+                    dir.join(checkpoint::STATE_FILE).display()
+                ))
+            })?;
+            importance_rng = Some(ChaCha8Rng::try_from(saved)?);
+        }
+        records = committed_records(dir, state.epoch)?;
+        info.epochs_done = state.epoch;
+        info.final_alpha = policy.alpha().as_slice().to_vec();
+        tracing::info!(strategy = name, seed, epoch = state.epoch, "resuming");
+    }
+    let first = records.len() + 1;
+    let mut last_sync = Instant::now();
+    observer.run_started(name, seed, cfg.epochs, records.len());
+    for epoch in first..=cfg.epochs {
         let started = Instant::now();
         let alpha = policy.alpha().as_slice().to_vec();
         let sums = train_epoch(
@@ -341,8 +420,30 @@ pub fn train_one(
             info.confusion = eval.confusion;
         }
         if let Some(dir) = out {
-            write_records(dir, &records, train.class_names())?;
-            write_json(&dir.join("run.json"), &info)?;
+            let state = CheckpointState {
+                format: 0,
+                epoch,
+                tensors: String::new(),
+                optimizer_steps: t.opt.steps(),
+                policy: policy.save(),
+                importance_rng: importance_rng.as_ref().map(RngState::from),
+                model_rng: t.model.rng_counters(),
+            };
+            let sync = last || last_sync.elapsed().as_secs() >= 30 || observer.should_stop();
+            checkpoint::save(dir, &t.varmap, &t.opt, state, sync, |sync| {
+                write_records(dir, &records, train.class_names(), sync)?;
+                write_json_with(&dir.join("run.json"), &info, sync)
+            })?;
+            if sync {
+                last_sync = Instant::now();
+            }
+        }
+        if observer.should_stop() && epoch < cfg.epochs {
+            return Err(EngineError::Interrupted {
+                strategy: name.to_string(),
+                seed,
+                epoch,
+            });
         }
     }
     observer.run_finished(name, seed);

@@ -99,6 +99,18 @@ impl LeNetCifar {
     }
 }
 
+impl crate::Model for LeNetCifar {
+    fn rng_counters(&self) -> Vec<u64> {
+        vec![self.dropout.calls()]
+    }
+
+    fn set_rng_counters(&self, counters: &[u64]) -> Result<()> {
+        crate::check_counters(counters, 1)?;
+        self.dropout.set_calls(counters[0]);
+        Ok(())
+    }
+}
+
 impl ModuleT for LeNetCifar {
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let mut x = xs.clone();

@@ -62,8 +62,41 @@ pub enum ModelConfig {
     Autoencoder(AutoencoderConfig),
 }
 
-/// A trainable model: a [`ModuleT`] that can be sent to a worker thread.
-pub type BoxedModel = Box<dyn ModuleT + Send + Sync>;
+/// A model of this crate: a [`ModuleT`] that can be sent to a worker thread and whose
+/// seeded random layers can report and restore how far their streams have advanced, so a
+/// checkpointed run resumes with the same dropout masks.
+pub trait Model: ModuleT + Send + Sync {
+    /// Masks drawn so far by each seeded random layer, in a fixed order (empty for a
+    /// deterministic model).
+    fn rng_counters(&self) -> Vec<u64> {
+        Vec::new()
+    }
+
+    /// Continues each seeded random layer from `counters` (as returned by
+    /// [`Model::rng_counters`]). Errors when their number does not match the model's.
+    fn set_rng_counters(&self, counters: &[u64]) -> Result<()> {
+        check_counters(counters, 0)
+    }
+}
+
+pub(crate) fn check_counters(counters: &[u64], expected: usize) -> Result<()> {
+    if counters.len() == expected {
+        Ok(())
+    } else {
+        Err(ModelError::InvalidConfig(format!(
+            "the model has {expected} random layers, the saved state names {}",
+            counters.len()
+        )))
+    }
+}
+
+impl Model for Fc {}
+impl Model for LeNet5 {}
+impl Model for ResNet18 {}
+impl Model for Autoencoder {}
+
+/// A trainable model, boxed.
+pub type BoxedModel = Box<dyn Model>;
 
 impl ModelConfig {
     /// Builds the model, taking (or creating) its parameters from `vb`; stochastic layers

@@ -175,6 +175,20 @@ impl Transformer {
     }
 }
 
+impl crate::Model for Transformer {
+    fn rng_counters(&self) -> Vec<u64> {
+        self.dropouts.iter().map(SeededDropout::calls).collect()
+    }
+
+    fn set_rng_counters(&self, counters: &[u64]) -> Result<()> {
+        crate::check_counters(counters, self.dropouts.len())?;
+        for (d, &c) in self.dropouts.iter().zip(counters) {
+            d.set_calls(c);
+        }
+        Ok(())
+    }
+}
+
 impl ModuleT for Transformer {
     fn forward_t(&self, tokens: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let (_, l) = tokens.dims2()?;
