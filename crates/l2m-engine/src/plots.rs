@@ -140,6 +140,117 @@ where
     root.present().map_err(|e| e.to_string())
 }
 
+/// Grouped bars: one group per class (labelled with its name), one bar per series.
+struct Bars<'a> {
+    classes: &'a [String],
+    series: Vec<(String, Vec<f64>)>,
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    y_label: &str,
+    bars: &Bars,
+) -> std::result::Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let k = bars.classes.len();
+    let top = bars
+        .series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    if k == 0 {
+        return Err("no classes".into());
+    }
+    let top = if top > 0.0 { top * 1.08 } else { 1.0 };
+    let rotate = k > 8;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(if rotate { 90 } else { 40 })
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..k as f64, 0.0..top)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    // Class names under their groups (every n-th when more than 25 would crowd).
+    let every = k.div_ceil(25).max(1);
+    let style = ("sans-serif", 12).into_font();
+    let style = if rotate {
+        style.transform(FontTransform::Rotate90)
+    } else {
+        style
+    };
+    for i in (0..k).step_by(every) {
+        let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        let name = &bars.classes[i];
+        let pos = if rotate {
+            (px + 6, py + 10)
+        } else {
+            (px - 3 * name.chars().count() as i32, py + 8)
+        };
+        root.draw(&Text::new(name.clone(), pos, style.clone()))
+            .map_err(|e| e.to_string())?;
+    }
+    let n = bars.series.len().max(1) as f64;
+    let width = 0.8 / n;
+    for (s, (label, values)) in bars.series.iter().enumerate() {
+        let c = colour(s);
+        chart
+            .draw_series(
+                values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, &v)| {
+                        let x0 = i as f64 + 0.1 + s as f64 * width;
+                        Rectangle::new([(x0, 0.0), (x0 + width, v)], c.filled())
+                    }),
+            )
+            .map_err(|e| e.to_string())?
+            .label(label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn both_bars(dir: &Path, stem: &str, title: &str, y: &str, bars: &Bars) -> Result<Vec<PathBuf>> {
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    draw_bars(
+        BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
+        title,
+        y,
+        bars,
+    )
+    .map_err(|e| plot_err(&png, e))?;
+    draw_bars(
+        SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
+        title,
+        y,
+        bars,
+    )
+    .map_err(|e| plot_err(&svg, e))?;
+    Ok(vec![png, svg])
+}
+
 fn both(
     dir: &Path,
     stem: &str,
@@ -237,27 +348,25 @@ pub fn write_plots(
             &lines,
         )?);
     }
-    // 3. Final test metric per class (x: class index).
-    let lines: Vec<Line> = curves
-        .iter()
-        .map(|c| Line {
-            label: c.strategy.clone(),
-            points: c
-                .final_per_class
+    // 3. Final test metric per class: grouped bars, one group per class.
+    if let Some(first) = curves.first() {
+        let bars = Bars {
+            classes: &first.class_names,
+            series: curves
                 .iter()
-                .enumerate()
-                .map(|(i, v)| (i as f64, *v))
+                .map(|c| (c.strategy.clone(), c.final_per_class.clone()))
                 .collect(),
-            band: None,
-        })
-        .collect();
-    files.extend(both(
-        dir,
-        "per_class",
-        &format!("{}: final test {metric} per class (index)", cfg.name),
-        "class",
-        metric,
-        &lines,
-    )?);
+        };
+        files.extend(both_bars(
+            dir,
+            "per_class",
+            &format!(
+                "{}: test {metric} per class after epoch {done} (mean over seeds)",
+                cfg.name
+            ),
+            metric,
+            &bars,
+        )?);
+    }
     Ok(Some(files))
 }
