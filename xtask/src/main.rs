@@ -5,7 +5,10 @@
 //!   The same checks run as tests, so `cargo test --workspace` enforces them.
 //! - `cargo xtask fetch-data [NAMES...|--all] [--mirror DIR] [--data-dir DIR]`: datasets
 //!   into `data/`, verified against `data/manifest.toml`.
+//! - `cargo xtask bench [--runs N] [--scale F] [--only a,b] ...`: our training and data
+//!   workloads against the PyTorch reference, written to `docs/performance.md`.
 
+mod bench;
 mod fetch;
 mod tidy;
 
@@ -16,6 +19,10 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("tidy") => tidy::run(&project_root()),
+        Some("bench") => {
+            let rest: Vec<String> = args.collect();
+            bench::run(&project_root(), &rest)
+        }
         Some("fetch-data") => {
             let rest: Vec<String> = args.collect();
             fetch::run(&project_root(), &rest).map(|report| {
@@ -27,10 +34,10 @@ fn main() -> ExitCode {
             })
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}; expected: tidy, fetch-data"
+            "unknown command {other:?}; expected: tidy, fetch-data, bench"
         )),
         None => Err(anyhow::anyhow!(
-            "usage: cargo xtask <command>; commands: tidy, fetch-data"
+            "usage: cargo xtask <command>; commands: tidy, fetch-data, bench"
         )),
     };
     match result {

@@ -1,0 +1,442 @@
+//! `cargo xtask bench`: our workloads against the PyTorch reference, run by run.
+//!
+//! Builds `l2m-bench` in release mode, then for each workload runs a warm-up of each side
+//! and `--runs` timed runs, alternating which side goes first, each run in a fresh
+//! process (so peak resident memory is the workload's own). Reports medians, the ratio
+//! ours / reference, and peak memory; writes the table into `docs/performance.md` between
+//! its `<!-- bench:<device> -->` markers. Without a Python that imports torch, our side
+//! still runs and the reference is reported as skipped.
+//!
+//! Flags: `--runs N` (3), `--warmup N` (1), `--scale F` (1.0: full sizes), `--only a,b`,
+//! `--threads N` (all cores), `--python PATH` (`L2M_PYTHON`, else `python3`),
+//! `--device cpu|cuda` (cuda builds `--features cuda`), `--no-write`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+const WORKLOADS: &[(&str, &str)] = &[
+    (
+        "lenet5-train",
+        "LeNet-5 train epoch (60k x 1x28x28, B 1000)",
+    ),
+    ("lenet5-eval", "LeNet-5 evaluation (10k, chunks of 1000)"),
+    (
+        "autoencoder-train",
+        "Autoencoder 784-128-32 train epoch (60k, B 1000)",
+    ),
+    (
+        "lenet-cifar-train",
+        "LeNet-CIFAR train epoch (50k x 3x32x32, B 1000)",
+    ),
+    (
+        "transformer-train",
+        "Transformer train epoch (5k IMDB-shaped, len 200, B 500)",
+    ),
+    ("learn2mix-epoch", "learn2mix LeNet-5 epoch (vs classical)"),
+    ("mnist-load", "MNIST load and partition (real files)"),
+    (
+        "smote-cifar100",
+        "SMOTE, CIFAR-100 shape, log imbalance (k 5)",
+    ),
+];
+
+struct Options {
+    runs: usize,
+    warmup: usize,
+    scale: f64,
+    only: Option<Vec<String>>,
+    threads: usize,
+    python: String,
+    device: String,
+    write: bool,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let mut o = Options {
+        runs: 3,
+        warmup: 1,
+        scale: 1.0,
+        only: None,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        python: std::env::var("L2M_PYTHON").unwrap_or_else(|_| "python3".into()),
+        device: "cpu".into(),
+        write: true,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match a.as_str() {
+            "--runs" => o.runs = value("--runs")?.parse().context("--runs: a count")?,
+            "--warmup" => o.warmup = value("--warmup")?.parse().context("--warmup: a count")?,
+            "--scale" => {
+                o.scale = value("--scale")?
+                    .parse()
+                    .context("--scale: a number in (0, 1]")?;
+                if !(o.scale > 0.0 && o.scale <= 1.0) {
+                    bail!("--scale: a number in (0, 1], got {}", o.scale);
+                }
+            }
+            "--only" => {
+                let names: Vec<String> = value("--only")?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect();
+                for n in &names {
+                    if !WORKLOADS.iter().any(|(w, _)| w == n) {
+                        bail!(
+                            "--only: unknown workload {n:?}; expected some of {}",
+                            WORKLOADS
+                                .iter()
+                                .map(|(w, _)| *w)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                }
+                o.only = Some(names);
+            }
+            "--threads" => o.threads = value("--threads")?.parse().context("--threads: a count")?,
+            "--python" => o.python = value("--python")?,
+            "--device" => {
+                o.device = value("--device")?;
+                if o.device != "cpu" && o.device != "cuda" {
+                    bail!("--device: cpu or cuda, got {:?}", o.device);
+                }
+            }
+            "--no-write" => o.write = false,
+            other => bail!("unknown flag {other:?} (see xtask/src/bench.rs)"),
+        }
+    }
+    if o.runs == 0 {
+        bail!("--runs: at least 1");
+    }
+    Ok(o)
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Outcome {
+    seconds: f64,
+    peak_rss_mib: Option<f64>,
+    detail: serde_json::Value,
+}
+
+fn run_json(mut cmd: Command, what: &str) -> anyhow::Result<Outcome> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| format!("{what} printed no JSON line: {text}"))?;
+    serde_json::from_str(line).with_context(|| format!("{what}: {line}"))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Whether `python` imports the modules.
+fn python_has(python: &str, modules: &str) -> bool {
+    Command::new(python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn python_version(python: &str) -> String {
+    Command::new(python)
+        .args([
+            "-c",
+            "import torch, platform; print(f'torch {torch.__version__}, Python {platform.python_version()}')",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unavailable".into())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or("?".into(), |k| format!("{:.0} GiB", k / 1024.0 / 1024.0));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores available, {mem} memory")
+}
+
+struct Row {
+    name: &'static str,
+    label: &'static str,
+    ours: f64,
+    ours_rss: f64,
+    reference: Option<(f64, f64)>,
+    note: String,
+}
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let o = parse(args)?;
+    // 1. Build our side.
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build
+        .current_dir(root)
+        .args(["build", "--release", "-p", "l2m-bench"]);
+    if o.device == "cuda" {
+        build.args(["--features", "cuda"]);
+    }
+    let status = build.status().context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("building l2m-bench failed");
+    }
+    let ours_bin: PathBuf = root.join("target/release/l2m-bench");
+    let script = root.join("xtask/bench/reference.py");
+    let has_torch = python_has(&o.python, "torch, numpy");
+    let has_imblearn = python_has(&o.python, "imblearn, numpy");
+    let data_dir = root.join("data");
+    say(&format!(
+        "machine: {}; threads {}; reference: {}",
+        machine(),
+        o.threads,
+        if has_torch {
+            python_version(&o.python)
+        } else {
+            format!(
+                "skipped ({} cannot import torch; pip install torch numpy imbalanced-learn)",
+                o.python
+            )
+        }
+    ));
+
+    let ours_cmd = |w: &str| {
+        let mut c = Command::new(&ours_bin);
+        c.current_dir(root)
+            .env("RAYON_NUM_THREADS", o.threads.to_string())
+            .args([w, "--scale", &o.scale.to_string(), "--device", &o.device])
+            .arg("--data-dir")
+            .arg(&data_dir);
+        c
+    };
+    let ref_cmd = |w: &str, counts: &str| {
+        let mut c = Command::new(&o.python);
+        c.current_dir(root)
+            .arg(&script)
+            .args([w, "--scale", &o.scale.to_string()])
+            .args(["--threads", &o.threads.to_string()])
+            .arg("--data-dir")
+            .arg(&data_dir);
+        if !counts.is_empty() {
+            c.args(["--counts", counts]);
+        }
+        if o.device == "cuda" {
+            c.args(["--device", "cuda"]);
+        }
+        c
+    };
+
+    let mut rows = Vec::new();
+    let mut classical_epoch = None;
+    for &(name, label) in WORKLOADS {
+        if let Some(only) = &o.only
+            && !only.iter().any(|n| n == name)
+        {
+            continue;
+        }
+        if name == "mnist-load" && !data_dir.join("mnist").exists() {
+            say(&format!(
+                "{name}: skipped (no {}; cargo xtask fetch-data mnist)",
+                data_dir.join("mnist").display()
+            ));
+            continue;
+        }
+        // learn2mix's overhead is against our own classical epoch, not PyTorch.
+        let with_ref = match name {
+            "learn2mix-epoch" => false,
+            "smote-cifar100" => has_imblearn,
+            _ => has_torch,
+        };
+        let ours_name = if name == "learn2mix-epoch" {
+            "learn2mix-epoch"
+        } else {
+            name
+        };
+        let mut ours = Vec::new();
+        let mut ours_rss: f64 = 0.0;
+        let mut reference = Vec::new();
+        let mut ref_rss: f64 = 0.0;
+        let mut classical = Vec::new();
+        let mut counts = String::new();
+        for r in 0..o.warmup + o.runs {
+            let timed = r >= o.warmup;
+            let ours_first = r % 2 == 0;
+            for side in 0..2 {
+                let ours_turn = (side == 0) == ours_first;
+                if ours_turn {
+                    let out = run_json(ours_cmd(ours_name), &format!("l2m-bench {ours_name}"))?;
+                    if let Some(c) = out.detail.get("counts").and_then(|c| c.as_array()) {
+                        counts = c
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",");
+                    }
+                    if timed {
+                        ours.push(out.seconds);
+                        ours_rss = ours_rss.max(out.peak_rss_mib.unwrap_or(0.0));
+                    }
+                    if name == "learn2mix-epoch" {
+                        // The classical epoch, alternated with learn2mix's.
+                        let c = run_json(ours_cmd("classical-epoch"), "l2m-bench classical")?;
+                        if timed {
+                            classical.push(c.seconds);
+                        }
+                    }
+                } else if with_ref {
+                    if name == "smote-cifar100" && counts.is_empty() {
+                        continue;
+                    }
+                    let out = run_json(ref_cmd(name, &counts), &format!("reference {name}"))?;
+                    if timed {
+                        reference.push(out.seconds);
+                        ref_rss = ref_rss.max(out.peak_rss_mib.unwrap_or(0.0));
+                    }
+                }
+            }
+        }
+        let ours_median = median(&mut ours);
+        let mut note = String::new();
+        let reference = if name == "learn2mix-epoch" {
+            let c = median(&mut classical);
+            classical_epoch = Some(c);
+            note = "reference = our classical epoch".into();
+            Some((c, f64::NAN))
+        } else if reference.is_empty() {
+            note = "reference skipped".into();
+            None
+        } else {
+            Some((median(&mut reference), ref_rss))
+        };
+        say(&format!(
+            "{name}: ours {ours_median:.3} s{}",
+            reference.map_or(String::new(), |(r, _)| format!(
+                ", reference {r:.3} s, ratio {:.2}",
+                ours_median / r
+            ))
+        ));
+        rows.push(Row {
+            name,
+            label,
+            ours: ours_median,
+            ours_rss,
+            reference,
+            note,
+        });
+    }
+    let _ = classical_epoch;
+    let table = markdown(&rows, &o);
+    say(&table);
+    if o.write {
+        let doc = root.join("docs/performance.md");
+        write_section(&doc, &o.device, &table, &o)?;
+        say(&format!("written to {}", doc.display()));
+    }
+    Ok(())
+}
+
+fn markdown(rows: &[Row], o: &Options) -> String {
+    let mut t = String::from(
+        "| workload | ours (s) | reference (s) | ours / reference | peak RSS ours (MiB) | peak RSS reference (MiB) |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let (rs, ratio, rrss) = match r.reference {
+            Some((s, rss)) => (
+                format!("{s:.3}"),
+                format!("**{:.2}x**", r.ours / s),
+                if rss.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{rss:.0}")
+                },
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        let label = if r.note.is_empty() {
+            format!("{} `{}`", r.label, r.name)
+        } else {
+            format!("{} `{}` ({})", r.label, r.name, r.note)
+        };
+        t.push_str(&format!(
+            "| {label} | {:.3} | {rs} | {ratio} | {:.0} | {rrss} |\n",
+            r.ours, r.ours_rss
+        ));
+    }
+    t.push_str(&format!(
+        "\nMedians of {} runs after {} warm-up run(s), sides alternated, each run a fresh process; scale {}; {} threads on both sides.\n",
+        o.runs, o.warmup, o.scale, o.threads
+    ));
+    t
+}
+
+/// Replaces the text between `<!-- bench:<device> start -->` and `<!-- bench:<device> end -->`
+/// (appending the section when the markers are missing).
+fn write_section(doc: &Path, device: &str, table: &str, o: &Options) -> anyhow::Result<()> {
+    let start = format!("<!-- bench:{device} start -->");
+    let end = format!("<!-- bench:{device} end -->");
+    let body = format!(
+        "{start}\nMachine: {}. Reference: {}. Command: `cargo xtask bench{}`.\n\n{table}{end}",
+        machine(),
+        python_version(&o.python),
+        if device == "cpu" {
+            String::new()
+        } else {
+            format!(" --device {device}")
+        }
+    );
+    let text = std::fs::read_to_string(doc).unwrap_or_default();
+    let new = match (text.find(&start), text.find(&end)) {
+        (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a], body, &text[b + end.len()..]),
+        _ => format!("{text}\n{body}\n"),
+    };
+    let tmp = doc.with_extension("md.tmp");
+    std::fs::write(&tmp, new).with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, doc).with_context(|| doc.display().to_string())
+}
+
+fn say(s: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{s}");
+}
