@@ -1,7 +1,9 @@
 //! LeNet-5 (MNIST, Fashion-MNIST) and the LeNet-style CIFAR network of the paper.
 
 use candle_core::Tensor;
-use candle_nn::{Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
+
+use crate::fast_conv::Conv2d;
 use serde::{Deserialize, Serialize};
 
 use crate::dropout::SeededDropout;
