@@ -329,7 +329,16 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
                     if name == "smote-cifar100" && counts.is_empty() {
                         continue;
                     }
-                    let out = run_json(ref_cmd(name, &counts), &format!("reference {name}"))?;
+                    let out = match run_json(ref_cmd(name, &counts), &format!("reference {name}")) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            say(&format!(
+                                "{name}: reference failed, reported as skipped: {e:#}"
+                            ));
+                            reference.clear();
+                            break;
+                        }
+                    };
                     if timed {
                         reference.push(out.seconds);
                         ref_rss = ref_rss.max(out.peak_rss_mib.unwrap_or(0.0));
@@ -371,7 +380,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     say(&table);
     if o.write {
         let doc = root.join("docs/performance.md");
-        write_section(&doc, &o.device, &table, &o)?;
+        write_section(&doc, &o.device, &table, &o, args)?;
         say(&format!("written to {}", doc.display()));
     }
     Ok(())
@@ -413,18 +422,20 @@ fn markdown(rows: &[Row], o: &Options) -> String {
 
 /// Replaces the text between `<!-- bench:<device> start -->` and `<!-- bench:<device> end -->`
 /// (appending the section when the markers are missing).
-fn write_section(doc: &Path, device: &str, table: &str, o: &Options) -> anyhow::Result<()> {
+fn write_section(
+    doc: &Path,
+    device: &str,
+    table: &str,
+    o: &Options,
+    args: &[String],
+) -> anyhow::Result<()> {
     let start = format!("<!-- bench:{device} start -->");
     let end = format!("<!-- bench:{device} end -->");
     let body = format!(
-        "{start}\nMachine: {}. Reference: {}. Command: `cargo xtask bench{}`.\n\n{table}{end}",
+        "{start}\nMachine: {}. Reference: {}. Command: `cargo xtask bench {}`.\n\n{table}{end}",
         machine(),
         python_version(&o.python),
-        if device == "cpu" {
-            String::new()
-        } else {
-            format!(" --device {device}")
-        }
+        args.join(" ")
     );
     let text = std::fs::read_to_string(doc).unwrap_or_default();
     let new = match (text.find(&start), text.find(&end)) {
