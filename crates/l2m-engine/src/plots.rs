@@ -231,52 +231,65 @@ where
     root.present().map_err(|e| e.to_string())
 }
 
-fn both_bars(dir: &Path, stem: &str, title: &str, y: &str, bars: &Bars) -> Result<Vec<PathBuf>> {
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    draw_bars(
-        BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
-        title,
-        y,
-        bars,
-    )
-    .map_err(|e| plot_err(&png, e))?;
-    draw_bars(
-        SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
-        title,
-        y,
-        bars,
-    )
-    .map_err(|e| plot_err(&svg, e))?;
-    Ok(vec![png, svg])
+/// A figure drawn the same way on any backend.
+trait Figure {
+    fn draw_on<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>
+    where
+        DB::ErrorType: 'static;
 }
 
-fn both(
-    dir: &Path,
-    stem: &str,
-    title: &str,
-    x: &str,
-    y: &str,
-    lines: &[Line],
-) -> Result<Vec<PathBuf>> {
+/// Lines with optional bands.
+struct LinesFigure<'a> {
+    title: &'a str,
+    x: &'a str,
+    y: &'a str,
+    lines: &'a [Line],
+}
+
+impl Figure for LinesFigure<'_> {
+    fn draw_on<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(root, self.title, self.x, self.y, self.lines)
+    }
+}
+
+/// Grouped bars per class.
+struct BarsFigure<'a> {
+    title: &'a str,
+    y: &'a str,
+    bars: &'a Bars<'a>,
+}
+
+impl Figure for BarsFigure<'_> {
+    fn draw_on<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw_bars(root, self.title, self.y, self.bars)
+    }
+}
+
+/// Writes `figure` as `<stem>.png` and `<stem>.svg` in `dir`.
+fn both(dir: &Path, stem: &str, figure: &impl Figure) -> Result<Vec<PathBuf>> {
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
-    draw(
-        BitMapBackend::new(&png, (900, 560)).into_drawing_area(),
-        title,
-        x,
-        y,
-        lines,
-    )
-    .map_err(|e| plot_err(&png, e))?;
-    draw(
-        SVGBackend::new(&svg, (900, 560)).into_drawing_area(),
-        title,
-        x,
-        y,
-        lines,
-    )
-    .map_err(|e| plot_err(&svg, e))?;
+    figure
+        .draw_on(BitMapBackend::new(&png, (900, 560)).into_drawing_area())
+        .map_err(|e| plot_err(&png, e))?;
+    figure
+        .draw_on(SVGBackend::new(&svg, (900, 560)).into_drawing_area())
+        .map_err(|e| plot_err(&svg, e))?;
     Ok(vec![png, svg])
 }
 
@@ -318,10 +331,12 @@ pub fn write_plots(
     files.extend(both(
         dir,
         "test_metric",
-        &format!("{}: test {metric} (mean, 95% band)", cfg.name),
-        "epoch",
-        metric,
-        &lines,
+        &LinesFigure {
+            title: &format!("{}: test {metric} (mean, 95% band)", cfg.name),
+            x: "epoch",
+            y: metric,
+            lines: &lines,
+        },
     )?);
     // 2. learn2mix's class proportions per epoch, mean over seeds.
     if let Some(l2m) = curves.iter().find(|c| c.strategy == "learn2mix") {
@@ -342,10 +357,12 @@ pub fn write_plots(
         files.extend(both(
             dir,
             "alpha",
-            &format!("{}: learn2mix class proportions", cfg.name),
-            "epoch",
-            "alpha",
-            &lines,
+            &LinesFigure {
+                title: &format!("{}: learn2mix class proportions", cfg.name),
+                x: "epoch",
+                y: "alpha",
+                lines: &lines,
+            },
         )?);
     }
     // 3. Final test metric per class: grouped bars, one group per class.
@@ -357,15 +374,17 @@ pub fn write_plots(
                 .map(|c| (c.strategy.clone(), c.final_per_class.clone()))
                 .collect(),
         };
-        files.extend(both_bars(
+        files.extend(both(
             dir,
             "per_class",
-            &format!(
-                "{}: test {metric} per class after epoch {done} (mean over seeds)",
-                cfg.name
-            ),
-            metric,
-            &bars,
+            &BarsFigure {
+                title: &format!(
+                    "{}: test {metric} per class after epoch {done} (mean over seeds)",
+                    cfg.name
+                ),
+                y: metric,
+                bars: &bars,
+            },
         )?);
     }
     Ok(Some(files))
