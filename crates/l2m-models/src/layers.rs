@@ -35,7 +35,7 @@ pub fn conv2d(
     kernel: usize,
     cfg: Conv2dConfig,
     vb: VarBuilder,
-) -> Result<crate::fast_conv::Conv2d> {
+) -> Result<crate::conv2d::Conv2d> {
     let init = fan_in_uniform(in_channels / cfg.groups.max(1) * kernel * kernel);
     let weight = vb.get_with_hints(
         (
@@ -48,7 +48,7 @@ pub fn conv2d(
         init,
     )?;
     let bias = vb.get_with_hints(out_channels, "bias", init)?;
-    Ok(crate::fast_conv::Conv2d::new(weight, Some(bias), cfg))
+    Ok(crate::conv2d::Conv2d::new(weight, Some(bias), cfg))
 }
 
 /// A convolution without bias, weight from `kaiming_normal_(mode = "fan_out",

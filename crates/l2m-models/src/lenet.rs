@@ -3,7 +3,7 @@
 use candle_core::Tensor;
 use candle_nn::{Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
 
-use crate::fast_conv::Conv2d;
+use crate::conv2d::Conv2d;
 use serde::{Deserialize, Serialize};
 
 use crate::dropout::SeededDropout;
@@ -48,8 +48,8 @@ impl LeNet5 {
 
 impl Module for LeNet5 {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let x = self.conv1.forward(xs)?.relu()?.max_pool2d(2)?;
-        let x = self.conv2.forward(&x)?.relu()?.max_pool2d(2)?;
+        let x = self.conv1.forward_relu_pool2(xs)?;
+        let x = self.conv2.forward_relu_pool2(&x)?;
         let x = x.flatten_from(1)?;
         let x = self.fc1.forward(&x)?.relu()?;
         let x = self.fc2.forward(&x)?.relu()?;
@@ -117,7 +117,7 @@ impl ModuleT for LeNetCifar {
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let mut x = xs.clone();
         for conv in &self.convs {
-            x = conv.forward(&x)?.relu()?.max_pool2d(2)?;
+            x = conv.forward_relu_pool2(&x)?;
         }
         let x = self.fc1.forward(&x.flatten_from(1)?)?.relu()?;
         let x = self.dropout.forward(&x, train)?;

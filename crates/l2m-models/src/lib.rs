@@ -18,12 +18,13 @@
 
 mod autoencoder;
 mod checkpoint;
+mod conv2d;
 pub mod device;
 mod dropout;
 mod error;
-mod fast_conv;
 mod fc;
 mod init;
+mod kernels;
 pub mod layers;
 mod lenet;
 mod resnet;
@@ -31,10 +32,10 @@ mod transformer;
 
 pub use autoencoder::{Autoencoder, AutoencoderConfig};
 pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use conv2d::Conv2d;
 pub use device::{DeviceKind, select_device};
 pub use dropout::SeededDropout;
 pub use error::{ModelError, Result};
-pub use fast_conv::Conv2d;
 pub use fc::{Fc, FcConfig};
 pub use init::{parameter_checksum, seeded_var_builder};
 pub use lenet::{LeNet5, LeNet5Config, LeNetCifar, LeNetCifarConfig};

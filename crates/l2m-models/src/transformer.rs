@@ -166,9 +166,8 @@ impl Transformer {
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(key_bias)?;
-        // `ops::softmax` is composed of differentiable operations; candle-nn 0.11.1's fused
-        // `softmax_last_dim` has no backward pass.
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        // candle-nn 0.11.1's fused `softmax_last_dim` has no backward pass; this one has.
+        let weights = crate::kernels::softmax::softmax_last_dim(&scores)?;
         let weights = self.dropouts[0].forward(&weights, train)?;
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
         self.out_proj.forward(&out)

@@ -1,0 +1,216 @@
+//! A bounds-checked single-threaded `f32` matrix product over strided slices.
+//!
+//! The kernels call it once per sample (or per chunk of samples) from their own rayon
+//! tasks, so the product itself runs on the calling thread (`Parallelism::None`). It is the
+//! same `gemm` crate Candle's CPU matmul uses; this module is the only place in the crate
+//! with `unsafe`, and it checks every index the product can touch before calling it.
+
+use candle_core::{Error, Result};
+
+/// A read-only strided matrix over a slice: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// A writable strided matrix over a slice: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Debug)]
+pub(crate) struct MatMut<'a> {
+    pub data: &'a mut [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// Row-major `rows x cols` view of `data`.
+pub(crate) fn rows(data: &[f32], rows: usize, cols: usize) -> Mat<'_> {
+    Mat {
+        data,
+        rows,
+        cols,
+        rs: cols,
+        cs: 1,
+    }
+}
+
+/// Row-major `rows x cols` writable view of `data`.
+pub(crate) fn rows_mut(data: &mut [f32], rows: usize, cols: usize) -> MatMut<'_> {
+    MatMut {
+        data,
+        rows,
+        cols,
+        rs: cols,
+        cs: 1,
+    }
+}
+
+impl<'a> Mat<'a> {
+    /// The transpose, as a view of the same elements.
+    pub fn t(self) -> Mat<'a> {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// Largest index a `rows x cols` view with strides `rs`, `cs` reads, plus one.
+fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1)
+        .checked_mul(rs)?
+        .checked_add((cols - 1).checked_mul(cs)?)?
+        .checked_add(1)
+}
+
+fn fits(what: &str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Result<()> {
+    match extent(rows, cols, rs, cs) {
+        Some(e) if e <= len && isize::try_from(rs.max(cs)).is_ok() => Ok(()),
+        _ => Err(Error::Msg(format!(
+            "gemm: the {what} view {rows}x{cols} (strides {rs}, {cs}) does not fit its {len} elements"
+        ))),
+    }
+}
+
+/// `dst = lhs x rhs`, or `dst += lhs x rhs` when `accumulate`.
+pub(crate) fn matmul(dst: MatMut<'_>, lhs: Mat<'_>, rhs: Mat<'_>, accumulate: bool) -> Result<()> {
+    if lhs.cols != rhs.rows || dst.rows != lhs.rows || dst.cols != rhs.cols {
+        return Err(Error::Msg(format!(
+            "gemm: shapes {}x{} = {}x{} * {}x{} do not chain",
+            dst.rows, dst.cols, lhs.rows, lhs.cols, rhs.rows, rhs.cols
+        )));
+    }
+    fits(
+        "destination",
+        dst.data.len(),
+        dst.rows,
+        dst.cols,
+        dst.rs,
+        dst.cs,
+    )?;
+    fits("left", lhs.data.len(), lhs.rows, lhs.cols, lhs.rs, lhs.cs)?;
+    fits("right", rhs.data.len(), rhs.rows, rhs.cols, rhs.rs, rhs.cs)?;
+    if dst.rows == 0 || dst.cols == 0 {
+        return Ok(());
+    }
+    if lhs.cols == 0 {
+        if !accumulate {
+            for i in 0..dst.rows {
+                for j in 0..dst.cols {
+                    dst.data[i * dst.rs + j * dst.cs] = 0.0;
+                }
+            }
+        }
+        return Ok(());
+    }
+    // `fits` checked that every stride fits in an isize.
+    let s = |v: usize| v as isize;
+    #[allow(unsafe_code)]
+    // SAFETY: `fits` checked that every element (i, j) the product reads from `lhs` and
+    // `rhs`, and writes to `dst`, lies inside its slice; `dst` is borrowed mutably, so it
+    // aliases neither operand; the product runs on this thread (`Parallelism::None`).
+    unsafe {
+        gemm::gemm(
+            dst.rows,
+            dst.cols,
+            lhs.cols,
+            dst.data.as_mut_ptr(),
+            s(dst.cs),
+            s(dst.rs),
+            accumulate,
+            lhs.data.as_ptr(),
+            s(lhs.cs),
+            s(lhs.rs),
+            rhs.data.as_ptr(),
+            s(rhs.cs),
+            s(rhs.rs),
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &Mat, b: &Mat) -> Vec<f32> {
+        let mut out = vec![0f32; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                out[i * b.cols + j] = (0..a.cols)
+                    .map(|k| a.data[i * a.rs + k * a.cs] * b.data[k * b.rs + j * b.cs])
+                    .sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn strided_products_match_the_definition() {
+        let a: Vec<f32> = (0..35).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..63).map(|i| (i as f32 * 0.11).cos()).collect();
+        // 5x7 row-major times (9x7 row-major)^T = 5x9.
+        let lhs = rows(&a, 5, 7);
+        let rhs = rows(&b, 9, 7).t();
+        let want = naive(&lhs, &rhs);
+        let mut got = vec![0f32; 45];
+        matmul(rows_mut(&mut got, 5, 9), lhs, rhs, false).expect("product");
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
+        // Accumulating adds the same product again; a column-major destination works too.
+        let mut col_major = vec![1f32; 45];
+        let dst = MatMut {
+            data: &mut col_major,
+            rows: 5,
+            cols: 9,
+            rs: 1,
+            cs: 5,
+        };
+        matmul(dst, lhs, rhs, true).expect("product");
+        for i in 0..5 {
+            for j in 0..9 {
+                let w = 1.0 + want[i * 9 + j];
+                assert!((col_major[i + j * 5] - w).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn views_that_overrun_their_slice_are_refused() {
+        let a = vec![0f32; 10];
+        let mut d = vec![0f32; 4];
+        let e = matmul(
+            rows_mut(&mut d, 2, 2),
+            rows(&a, 2, 6),
+            rows(&a, 6, 2),
+            false,
+        )
+        .expect_err("2x6 needs 12 elements");
+        assert!(e.to_string().contains("does not fit"), "{e}");
+        let e = matmul(
+            rows_mut(&mut d, 2, 2),
+            rows(&a, 2, 3),
+            rows(&a, 2, 2),
+            false,
+        )
+        .expect_err("inner sizes differ");
+        assert!(e.to_string().contains("do not chain"), "{e}");
+    }
+}

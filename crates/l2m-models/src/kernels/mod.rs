@@ -1,0 +1,49 @@
+//! CPU kernels behind the models' layers: Candle custom ops with their own backward
+//! passes, parallel over the batch with rayon.
+//!
+//! Candle's CPU path builds every layer from generic tensor operations, each allocating a
+//! fresh output, and its backward pass adds one more buffer per node. For the small
+//! networks of the paper the time went to memory traffic rather than arithmetic
+//! (docs/performance.md). These kernels compute a whole layer per sample while its data
+//! is in cache and keep only what the backward pass needs:
+//!
+//! - [`conv`]: convolution with bias, optionally ReLU and a 2x2 max pool, as one op
+//!   (im2col and a matrix product per sample; the pool keeps one byte per output);
+//! - [`softmax`]: softmax over the last dimension with its backward pass (candle-nn's
+//!   fused softmax has none), used by attention.
+//!
+//! Every op has a reference composed of Candle's own operations, which the tests compare
+//! against (forward and gradients) and which runs on other devices and dtypes.
+
+pub(crate) mod conv;
+mod gemm;
+pub(crate) mod softmax;
+
+use candle_core::{CpuStorage, Error, Layout, Result, Storage, Tensor};
+
+/// The contiguous `f32` elements of a CPU storage under `layout`.
+pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    let (start, end) = l
+        .contiguous_offsets()
+        .ok_or_else(|| Error::Msg("CPU kernels need contiguous operands".into()))?;
+    Ok(&data[start..end])
+}
+
+/// Calls `f` with the contiguous `f32` elements of a CPU tensor (copied first if the
+/// tensor is strided).
+pub(crate) fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(slice(s, layout)?),
+        _ => Err(Error::Msg(
+            "CPU kernels were handed a tensor on another device".into(),
+        )),
+    }
+}
+
+/// Whether the CPU kernels apply to `t`: an `f32` tensor on the CPU.
+pub(crate) fn applies(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == candle_core::DType::F32
+}
