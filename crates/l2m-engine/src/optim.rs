@@ -4,11 +4,16 @@
 //! exactly. This is the same algorithm with the same floating-point operations in the
 //! same order (a test checks it against `candle_nn::AdamW` bit for bit), plus access to
 //! its state: the step count and, per named parameter, the first and second moments.
+//!
+//! On the CPU the update runs in place, in one pass over each moment and one over the
+//! parameter (Candle's tensor arithmetic would allocate ten temporaries per parameter and
+//! step); elsewhere it is the same arithmetic as tensor operations. Both give the same bits.
 
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::{EngineError, Result};
 
@@ -49,6 +54,9 @@ pub struct Adam {
     slots: Vec<Slot>,
     cfg: AdamConfig,
     steps: u64,
+    /// Whether CPU parameters are updated in place (always, but for a test of the other
+    /// path).
+    in_place: bool,
 }
 
 impl Adam {
@@ -67,6 +75,7 @@ impl Adam {
             slots,
             cfg,
             steps: 0,
+            in_place: true,
         })
     }
 
@@ -97,6 +106,34 @@ impl Adam {
             let Some(g) = grads.get(&s.var) else {
                 continue;
             };
+            if self.in_place && s.var.device().is_cpu() && s.var.dtype() == DType::F32 {
+                let g = g.contiguous()?;
+                s.m.inplace_op2(
+                    &g,
+                    &Moment {
+                        decay: beta1,
+                        square: false,
+                    },
+                )?;
+                s.v.inplace_op2(
+                    &g,
+                    &Moment {
+                        decay: beta2,
+                        square: true,
+                    },
+                )?;
+                s.var.inplace_op3(
+                    s.m.as_tensor(),
+                    s.v.as_tensor(),
+                    &Update {
+                        scale_m,
+                        scale_v,
+                        eps,
+                        lr,
+                    },
+                )?;
+                continue;
+            }
             let next_m = ((s.m.as_tensor() * beta1)? + (g * (1.0 - beta1))?)?;
             let next_v = ((s.v.as_tensor() * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             let m_hat = (&next_m * scale_m)?;
@@ -147,6 +184,110 @@ impl Adam {
     }
 }
 
+/// Elements per rayon task of the in-place update.
+const CHUNK: usize = 1 << 14;
+
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("Adam: strided operand".into()))?;
+    Ok(&s.as_slice::<f32>()?[a..b])
+}
+
+fn f32s_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> candle_core::Result<&'a mut [f32]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("Adam: strided parameter".into()))?;
+    match s {
+        CpuStorage::F32(v) => Ok(&mut v[a..b]),
+        _ => Err(candle_core::Error::Msg("Adam: not an f32 parameter".into())),
+    }
+}
+
+/// `m <- m * decay + g * (1 - decay)` (`g * g` for the second moment), rounded as Candle's
+/// `affine` and `add` round them.
+struct Moment {
+    decay: f64,
+    square: bool,
+}
+
+impl InplaceOp2 for Moment {
+    fn name(&self) -> &'static str {
+        "l2m-adam-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        g: &CpuStorage,
+        g_l: &Layout,
+    ) -> candle_core::Result<()> {
+        let m = f32s_mut(dst, dst_l)?;
+        let g = f32s(g, g_l)?;
+        if g.len() != m.len() {
+            return Err(candle_core::Error::Msg(
+                "Adam: gradient size differs".into(),
+            ));
+        }
+        let (keep, take) = (self.decay as f32, (1.0 - self.decay) as f32);
+        let square = self.square;
+        m.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(m, g)| {
+                for (m, &g) in m.iter_mut().zip(g) {
+                    let g = if square { g * g } else { g };
+                    *m = (*m * keep + 0.0) + (g * take + 0.0);
+                }
+            });
+        Ok(())
+    }
+}
+
+/// `theta <- theta - lr * m_hat / (sqrt(v_hat) + eps)`, rounded as the tensor path rounds.
+struct Update {
+    scale_m: f64,
+    scale_v: f64,
+    eps: f64,
+    lr: f64,
+}
+
+impl InplaceOp3 for Update {
+    fn name(&self) -> &'static str {
+        "l2m-adam-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        m: &CpuStorage,
+        m_l: &Layout,
+        v: &CpuStorage,
+        v_l: &Layout,
+    ) -> candle_core::Result<()> {
+        let theta = f32s_mut(dst, dst_l)?;
+        let (m, v) = (f32s(m, m_l)?, f32s(v, v_l)?);
+        if m.len() != theta.len() || v.len() != theta.len() {
+            return Err(candle_core::Error::Msg("Adam: moment size differs".into()));
+        }
+        let (sm, sv) = (self.scale_m as f32, self.scale_v as f32);
+        let (eps, lr) = (self.eps as f32, self.lr as f32);
+        theta
+            .par_chunks_mut(CHUNK)
+            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+            .for_each(|(t, (m, v))| {
+                for (t, (&m, &v)) in t.iter_mut().zip(m.iter().zip(v)) {
+                    let m_hat = m * sm + 0.0;
+                    let v_hat = v * sv + 0.0;
+                    let adjusted = m_hat / (v_hat.sqrt() * 1.0 + eps);
+                    *t -= adjusted * lr + 0.0;
+                }
+            });
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,10 +310,17 @@ mod tests {
 
     #[test]
     fn matches_candle_adamw_without_decay_bit_for_bit() {
+        for in_place in [true, false] {
+            matches_candle_adamw(in_place);
+        }
+    }
+
+    fn matches_candle_adamw(in_place: bool) {
         let (w1, x) = problem();
         let w2 = Var::from_tensor(&w1.as_tensor().copy().expect("copy")).expect("var");
         let mut ours =
             Adam::new(vec![("w".into(), w1.clone())], AdamConfig::with_lr(0.01)).expect("adam");
+        ours.in_place = in_place;
         let mut theirs = candle_nn::AdamW::new(
             vec![w2.clone()],
             candle_nn::ParamsAdamW {

@@ -54,10 +54,7 @@ impl Task {
                 let idx = target.to_dtype(DType::U32)?.unsqueeze(1)?;
                 log_p.gather(&idx, 1)?.squeeze(1)?.neg()?
             }
-            Task::Reconstruction => {
-                let target = target.flatten_from(1)?;
-                output.sub(&target)?.sqr()?.mean(D::Minus1)?
-            }
+            Task::Reconstruction => l2m_models::ops::row_mse(output, target)?,
         })
     }
 

@@ -2,10 +2,10 @@
 //! sigmoid`.
 
 use candle_core::Tensor;
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, Result, layers};
+use crate::{Linear, ModelError, Result, layers};
 
 /// Sizes of the autoencoder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,8 +60,7 @@ impl Autoencoder {
 impl Module for Autoencoder {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let x = xs.flatten_from(1)?;
-        let z = self.enc2.forward(&self.enc1.forward(&x)?.relu()?)?;
-        let y = self.dec2.forward(&self.dec1.forward(&z)?.relu()?)?;
-        candle_nn::ops::sigmoid(&y)
+        let z = self.enc2.forward(&self.enc1.forward_relu(&x)?)?;
+        self.dec2.forward_sigmoid(&self.dec1.forward_relu(&z)?)
     }
 }

@@ -1,10 +1,10 @@
 //! The fully connected regression network of the paper: `d -> 64 -> ReLU -> 1`.
 
 use candle_core::Tensor;
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, Result, layers};
+use crate::{Linear, ModelError, Result, layers};
 
 /// Sizes of the FC network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ impl Fc {
 
 impl Module for Fc {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward(xs)?.relu()?)
+        self.fc2.forward(&self.fc1.forward_relu(xs)?)
     }
 }
 

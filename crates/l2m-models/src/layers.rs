@@ -1,9 +1,7 @@
 //! Layers initialised as PyTorch initialises them by default.
 
 use candle_core::{D, Tensor};
-use candle_nn::{
-    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Init, Linear, Module, VarBuilder,
-};
+use candle_nn::{BatchNorm, BatchNormConfig, Conv2dConfig, Init, Module, VarBuilder};
 
 use crate::Result;
 
@@ -20,11 +18,11 @@ pub fn fan_in_uniform(fan_in: usize) -> Init {
 /// `torch.nn.Linear(in_dim, out_dim)`: weight and bias uniform in
 /// `[-1/sqrt(in_dim), 1/sqrt(in_dim)]` (PyTorch's `kaiming_uniform_(a = sqrt(5))` on the
 /// weight reduces to this bound).
-pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<crate::Linear> {
     let init = fan_in_uniform(in_dim);
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
     let bias = vb.get_with_hints(out_dim, "bias", init)?;
-    Ok(Linear::new(weight, Some(bias)))
+    Ok(crate::Linear::new(weight, bias))
 }
 
 /// `torch.nn.Conv2d(in, out, k, stride, padding)` with PyTorch's default initialisation:
@@ -59,7 +57,7 @@ pub fn conv2d_resnet(
     kernel: usize,
     cfg: Conv2dConfig,
     vb: VarBuilder,
-) -> Result<Conv2d> {
+) -> Result<crate::Conv2d> {
     let std = (2.0 / (out_channels * kernel * kernel) as f64).sqrt();
     let weight = vb.get_with_hints(
         (out_channels, in_channels, kernel, kernel),
@@ -69,7 +67,7 @@ pub fn conv2d_resnet(
             stdev: std,
         },
     )?;
-    Ok(Conv2d::new(weight, None, cfg))
+    Ok(crate::Conv2d::new(weight, None, cfg))
 }
 
 /// `torch.nn.BatchNorm2d(c)`: weight 1, bias 0, running mean 0, running variance 1,

@@ -1,7 +1,9 @@
 //! LeNet-5 (MNIST, Fashion-MNIST) and the LeNet-style CIFAR network of the paper.
 
 use candle_core::Tensor;
-use candle_nn::{Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Conv2dConfig, Module, ModuleT, VarBuilder};
+
+use crate::Linear;
 
 use crate::conv2d::Conv2d;
 use serde::{Deserialize, Serialize};
@@ -51,8 +53,8 @@ impl Module for LeNet5 {
         let x = self.conv1.forward_relu_pool2(xs)?;
         let x = self.conv2.forward_relu_pool2(&x)?;
         let x = x.flatten_from(1)?;
-        let x = self.fc1.forward(&x)?.relu()?;
-        let x = self.fc2.forward(&x)?.relu()?;
+        let x = self.fc1.forward_relu(&x)?;
+        let x = self.fc2.forward_relu(&x)?;
         self.fc3.forward(&x)
     }
 }
@@ -119,7 +121,7 @@ impl ModuleT for LeNetCifar {
         for conv in &self.convs {
             x = conv.forward_relu_pool2(&x)?;
         }
-        let x = self.fc1.forward(&x.flatten_from(1)?)?.relu()?;
+        let x = self.fc1.forward_relu(&x.flatten_from(1)?)?;
         let x = self.dropout.forward(&x, train)?;
         self.fc2.forward(&x)
     }

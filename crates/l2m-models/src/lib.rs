@@ -27,6 +27,8 @@ mod init;
 mod kernels;
 pub mod layers;
 mod lenet;
+mod linear;
+pub mod ops;
 mod resnet;
 mod transformer;
 
@@ -39,6 +41,7 @@ pub use error::{ModelError, Result};
 pub use fc::{Fc, FcConfig};
 pub use init::{parameter_checksum, seeded_var_builder};
 pub use lenet::{LeNet5, LeNet5Config, LeNetCifar, LeNetCifarConfig};
+pub use linear::Linear;
 pub use resnet::{ResNet18, ResNet18Config};
 pub use transformer::{Transformer, TransformerConfig, sinusoidal_positions};
 

@@ -6,10 +6,10 @@
 //! `kaiming_normal_(fan_out, relu)`; batch norm starts at weight 1, bias 0.
 
 use candle_core::{D, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{BatchNorm, Conv2dConfig, Module, ModuleT, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, Result, layers};
+use crate::{Conv2d, Linear, ModelError, Result, layers};
 
 /// ResNet-18's output size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,12 +7,12 @@
 //! `nn.Embedding(padding_idx = 0)` and `nn.TransformerEncoderLayer(batch_first = True)`.
 
 use candle_core::{D, DType, Device, Tensor};
-use candle_nn::{Embedding, Init, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Embedding, Init, Module, ModuleT, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::dropout::SeededDropout;
 use crate::layers::{self, LayerNorm};
-use crate::{ModelError, Result};
+use crate::{Linear, ModelError, Result};
 
 /// Sizes of the transformer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,7 +139,7 @@ impl Transformer {
             positions: sinusoidal_positions(cfg.max_len, d, vb.device())?.to_dtype(vb.dtype())?,
             in_proj_weight,
             in_proj_bias,
-            out_proj: Linear::new(out_w, Some(out_b)),
+            out_proj: Linear::new(out_w, out_b),
             norm1: layers::layer_norm(d, vb.pp("norm1"))?,
             norm2: layers::layer_norm(d, vb.pp("norm2"))?,
             linear1: layers::linear(d, cfg.ff, vb.pp("linear1"))?,
@@ -167,7 +167,7 @@ impl Transformer {
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(key_bias)?;
         // candle-nn 0.11.1's fused `softmax_last_dim` has no backward pass; this one has.
-        let weights = crate::kernels::softmax::softmax_last_dim(&scores)?;
+        let weights = crate::ops::softmax_last_dim(&scores)?;
         let weights = self.dropouts[0].forward(&weights, train)?;
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
         self.out_proj.forward(&out)
@@ -208,7 +208,7 @@ impl ModuleT for Transformer {
         let x = self
             .norm1
             .forward(&(x + self.dropouts[1].forward(&a, train)?)?)?;
-        let f = self.linear1.forward(&x)?.relu()?;
+        let f = self.linear1.forward_relu(&x)?;
         let f = self
             .linear2
             .forward(&self.dropouts[2].forward(&f, train)?)?;
@@ -220,6 +220,6 @@ impl ModuleT for Transformer {
         let counts = keep.sum_keepdim(1)?.clamp(1.0, f64::MAX)?;
         let pooled = summed.broadcast_div(&counts)?;
         let pooled = self.dropouts[4].forward(&pooled, train)?;
-        self.fc2.forward(&self.fc1.forward(&pooled)?.relu()?)
+        self.fc2.forward(&self.fc1.forward_relu(&pooled)?)
     }
 }

@@ -1,9 +1,10 @@
-//! A bounds-checked single-threaded `f32` matrix product over strided slices.
+//! A bounds-checked `f32` matrix product over strided slices.
 //!
-//! The kernels call it once per sample (or per chunk of samples) from their own rayon
-//! tasks, so the product itself runs on the calling thread (`Parallelism::None`). It is the
-//! same `gemm` crate Candle's CPU matmul uses; this module is the only place in the crate
-//! with `unsafe`, and it checks every index the product can touch before calling it.
+//! The convolution calls it once per sample from its own rayon tasks, so there the product
+//! runs on the calling thread ([`matmul`]); the linear layer's products are large and
+//! split over the rayon pool by `gemm` itself ([`matmul_parallel`]). It is the same `gemm`
+//! crate Candle's CPU matmul uses; this module is the only place in the crate with
+//! `unsafe`, and it checks every index the product can touch before calling it.
 
 use candle_core::{Error, Result};
 
@@ -82,8 +83,35 @@ fn fits(what: &str, len: usize, rows: usize, cols: usize, rs: usize, cs: usize) 
     }
 }
 
-/// `dst = lhs x rhs`, or `dst += lhs x rhs` when `accumulate`.
+/// `dst = lhs x rhs`, or `dst += lhs x rhs` when `accumulate`, on this thread.
 pub(crate) fn matmul(dst: MatMut<'_>, lhs: Mat<'_>, rhs: Mat<'_>, accumulate: bool) -> Result<()> {
+    product(dst, lhs, rhs, accumulate, gemm::Parallelism::None)
+}
+
+/// [`matmul`] split over the threads of the current rayon pool. The split is over blocks
+/// of the destination, so every element is summed in the same order as by [`matmul`].
+pub(crate) fn matmul_parallel(
+    dst: MatMut<'_>,
+    lhs: Mat<'_>,
+    rhs: Mat<'_>,
+    accumulate: bool,
+) -> Result<()> {
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 && dst.rows * dst.cols * lhs.cols >= 1 << 18 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    product(dst, lhs, rhs, accumulate, par)
+}
+
+fn product(
+    dst: MatMut<'_>,
+    lhs: Mat<'_>,
+    rhs: Mat<'_>,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) -> Result<()> {
     if lhs.cols != rhs.rows || dst.rows != lhs.rows || dst.cols != rhs.cols {
         return Err(Error::Msg(format!(
             "gemm: shapes {}x{} = {}x{} * {}x{} do not chain",
@@ -118,7 +146,8 @@ pub(crate) fn matmul(dst: MatMut<'_>, lhs: Mat<'_>, rhs: Mat<'_>, accumulate: bo
     #[allow(unsafe_code)]
     // SAFETY: `fits` checked that every element (i, j) the product reads from `lhs` and
     // `rhs`, and writes to `dst`, lies inside its slice; `dst` is borrowed mutably, so it
-    // aliases neither operand; the product runs on this thread (`Parallelism::None`).
+    // aliases neither operand; with `Parallelism::Rayon`, `gemm` gives each thread its own
+    // blocks of `dst` and returns only when all are done.
     unsafe {
         gemm::gemm(
             dst.rows,
@@ -139,7 +168,7 @@ pub(crate) fn matmul(dst: MatMut<'_>, lhs: Mat<'_>, rhs: Mat<'_>, accumulate: bo
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
     Ok(())
@@ -190,6 +219,47 @@ mod tests {
                 assert!((col_major[i + j * 5] - w).abs() < 1e-5);
             }
         }
+    }
+
+    /// The parallel product gives the same bits as the single-threaded one, so results do
+    /// not depend on the thread count.
+    #[test]
+    fn the_parallel_product_is_bitwise_the_serial_one() {
+        let (m, k, n) = (301, 257, 129);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 104_729) % 1000) as f32 / 991.0 - 0.5)
+            .collect();
+        let mut serial = vec![0f32; m * n];
+        let mut parallel = vec![0f32; m * n];
+        matmul(
+            rows_mut(&mut serial, m, n),
+            rows(&a, m, k),
+            rows(&b, k, n),
+            false,
+        )
+        .expect("serial");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            matmul_parallel(
+                rows_mut(&mut parallel, m, n),
+                rows(&a, m, k),
+                rows(&b, k, n),
+                false,
+            )
+        })
+        .expect("parallel");
+        assert!(
+            serial
+                .iter()
+                .zip(&parallel)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@
 
 pub(crate) mod conv;
 mod gemm;
+pub(crate) mod linear;
+pub(crate) mod loss;
 pub(crate) mod softmax;
 
 use candle_core::{CpuStorage, Error, Layout, Result, Storage, Tensor};
