@@ -60,6 +60,21 @@ impl SeededDropout {
         self.calls.store(calls, Ordering::Relaxed);
     }
 
+    /// For a layer that applies this dropout itself (the fused attention): in training,
+    /// the keep probability and the key of the next mask, counting the call as
+    /// [`SeededDropout::forward`] does; `None` in evaluation or when `p` is 0.
+    pub fn next_mask(&self, train: bool) -> Option<(f32, u64)> {
+        if !train || self.p == 0.0 {
+            return None;
+        }
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        Some((1.0 - self.p, self.key(call)))
+    }
+
+    fn key(&self, call: u64) -> u64 {
+        self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     /// Applies dropout when `train` is true.
     pub fn forward(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         if !train || self.p == 0.0 {
@@ -73,8 +88,7 @@ impl SeededDropout {
         mask.par_chunks_mut(CHUNK)
             .enumerate()
             .for_each(|(chunk, out)| {
-                let mut rng =
-                    ChaCha8Rng::seed_from_u64(self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut rng = ChaCha8Rng::seed_from_u64(self.key(call));
                 rng.set_stream(chunk as u64);
                 for v in out.iter_mut() {
                     *v = if rng.random::<f32>() < keep {

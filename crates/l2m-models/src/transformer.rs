@@ -11,6 +11,7 @@ use candle_nn::{Embedding, Init, Module, ModuleT, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::dropout::SeededDropout;
+use crate::kernels::attention::{AttentionDropout, AttentionOp};
 use crate::layers::{self, LayerNorm};
 use crate::{Linear, ModelError, Result};
 
@@ -165,6 +166,18 @@ impl Transformer {
                 .contiguous()
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        if crate::kernels::applies(&q) && crate::kernels::applies(key_bias) {
+            // One fused op per (sample, head) on the CPU: no [B, heads, L, L] tensor.
+            let dropout = self.dropouts[0]
+                .next_mask(train)
+                .map(|(keep, key)| AttentionDropout { keep, key });
+            let op = AttentionOp::new((b, h, l, dh), key_bias.flatten_all()?.to_vec1()?, dropout)?;
+            let out = q
+                .apply_op3(&k, &v, op)?
+                .transpose(1, 2)?
+                .reshape((b, l, d))?;
+            return self.out_proj.forward(&out);
+        }
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(key_bias)?;
         // candle-nn 0.11.1's fused `softmax_last_dim` has no backward pass; this one has.
         let weights = crate::ops::softmax_last_dim(&scores)?;

@@ -15,6 +15,7 @@
 //! Every op has a reference composed of Candle's own operations, which the tests compare
 //! against (forward and gradients) and which runs on other devices and dtypes.
 
+pub(crate) mod attention;
 pub(crate) mod conv;
 mod gemm;
 pub(crate) mod linear;
