@@ -183,8 +183,9 @@ def run(args):
         x, y = pixels(torch, scaled(50000, s), (3, 32, 32), 10, 0.5, 0.25, 1)
         secs, steps = train_epoch(torch, lenet_cifar(torch), x, y, 10, 1000, ce)
         return secs, {"samples": x.shape[0], "batch_size": 1000, "steps": steps}
-    if w == "transformer-train":
-        n, length, vocab = max(500, scaled(5000, s)), 200, 20000
+    if w in ("transformer-train", "transformer-train-500"):
+        n, length = (5000, 200) if w == "transformer-train" else (1000, 500)
+        n, vocab = max(500, scaled(n, s)), 20000
         rng = np.random.default_rng(1)
         tok = np.zeros((n, length), dtype=np.int64)
         for row in tok:

@@ -34,6 +34,10 @@ const WORKLOADS: &[(&str, &str)] = &[
         "transformer-train",
         "Transformer train epoch (5k IMDB-shaped, len 200, B 500)",
     ),
+    (
+        "transformer-train-500",
+        "Transformer train epoch at the IMDB preset's length (1k, len 500, B 500)",
+    ),
     ("learn2mix-epoch", "learn2mix LeNet-5 epoch (vs classical)"),
     ("mnist-load", "MNIST load and partition (real files)"),
     (

@@ -49,6 +49,7 @@ const WORKLOADS: &[&str] = &[
     "autoencoder-train",
     "lenet-cifar-train",
     "transformer-train",
+    "transformer-train-500",
     "learn2mix-epoch",
     "classical-epoch",
     "mnist-load",
@@ -232,14 +233,20 @@ fn run(args: &Args) -> anyhow::Result<(f64, serde_json::Value)> {
             pixels("cifar-shaped", scaled(50_000, s), &[3, 32, 32], 10, 1),
             pixels("test", 100, &[3, 32, 32], 10, 2),
         ),
-        "transformer-train" => {
+        "transformer-train" | "transformer-train-500" => {
+            // The IMDB preset's length is 500; 200 keeps the reference's memory and time
+            // small enough to run every workload in one sitting.
+            let (n, len) = match args.workload.as_str() {
+                "transformer-train" => (5_000, 200),
+                _ => (1_000, 500),
+            };
             let mut cfg = preset("imdb", args.device)?;
             cfg.model = ModelConfig::Transformer(l2m_models::TransformerConfig::paper(20_000));
             engine_epoch(
                 cfg,
                 "classical",
-                tokens(scaled(5_000, s).max(500), 200, 20_000, 1),
-                tokens(100, 200, 20_000, 2),
+                tokens(scaled(n, s).max(500), len, 20_000, 1),
+                tokens(100, len, 20_000, 2),
             )
         }
         "lenet5-eval" => lenet5_eval(scaled(10_000, s), args.device),

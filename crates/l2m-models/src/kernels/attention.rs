@@ -97,7 +97,7 @@ impl AttentionOp {
             }
             let mut sum = 0f32;
             for v in row.iter_mut() {
-                *v = (*v - max).exp();
+                *v = super::exp(*v - max);
                 sum += *v;
             }
             let inv = 1.0 / sum;

@@ -34,7 +34,7 @@ impl CustomOp1 for Softmax {
                     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                     let mut sum = 0f32;
                     for (y, &x) in y.iter_mut().zip(x) {
-                        *y = (x - max).exp();
+                        *y = super::exp(x - max);
                         sum += *y;
                     }
                     let inv = 1.0 / sum;
