@@ -181,7 +181,7 @@ fn python_version(python: &str) -> String {
         .unwrap_or_else(|| "unavailable".into())
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

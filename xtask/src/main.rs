@@ -7,9 +7,12 @@
 //!   into `data/`, verified against `data/manifest.toml`.
 //! - `cargo xtask bench [--runs N] [--scale F] [--only a,b] ...`: our training and data
 //!   workloads against the PyTorch reference, written to `docs/performance.md`.
+//! - `cargo xtask results RUN_DIR...`: `docs/results.md` from finished `l2m reproduce`
+//!   run directories.
 
 mod bench;
 mod fetch;
+mod results;
 mod tidy;
 
 use std::path::PathBuf;
@@ -23,6 +26,10 @@ fn main() -> ExitCode {
             let rest: Vec<String> = args.collect();
             bench::run(&project_root(), &rest)
         }
+        Some("results") => {
+            let rest: Vec<String> = args.collect();
+            results::run(&project_root(), &rest)
+        }
         Some("fetch-data") => {
             let rest: Vec<String> = args.collect();
             fetch::run(&project_root(), &rest).map(|report| {
@@ -34,10 +41,10 @@ fn main() -> ExitCode {
             })
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}; expected: tidy, fetch-data, bench"
+            "unknown command {other:?}; expected: tidy, fetch-data, bench, results"
         )),
         None => Err(anyhow::anyhow!(
-            "usage: cargo xtask <command>; commands: tidy, fetch-data, bench"
+            "usage: cargo xtask <command>; commands: tidy, fetch-data, bench, results"
         )),
     };
     match result {
