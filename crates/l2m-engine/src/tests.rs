@@ -586,3 +586,27 @@ fn a_damaged_or_foreign_checkpoint_is_a_clear_error() {
         "{e}"
     );
 }
+
+/// The CPU kernels add gradient sums in fixed chunks of samples, so the number of threads
+/// never changes a number: LeNet-CIFAR (convolution blocks, linear layers, dropout) with
+/// batches of 50 (several chunks) gives the same records on 1 and 3 threads.
+#[test]
+fn the_thread_count_changes_no_number() {
+    let mut cfg = preset("cifar10").expect("preset");
+    cfg.batch_size = 50;
+    cfg.eval_batch_size = 40;
+    cfg.epochs = 2;
+    cfg.optimizer.lr = 1e-3;
+    let data = tiny_images(5);
+    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(|| train_one(&cfg, &spec, &data, 1, None, &mut SilentObserver))
+            .expect("run")
+    };
+    let (one, three) = (on(1), on(3));
+    assert_eq!(without_time(one.records), without_time(three.records));
+}
