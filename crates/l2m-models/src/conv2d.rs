@@ -235,6 +235,33 @@ mod tests {
         }
     }
 
+    /// Outputs with no element (a pool over a 1-pixel map, an empty batch) are empty, with
+    /// zero gradients, not a panic.
+    #[test]
+    fn empty_outputs_are_empty() {
+        let w = Var::from_tensor(&random(&[2, 1, 1, 1], 1)).expect("w");
+        let layer = Conv2d::new(
+            w.as_tensor().clone(),
+            None,
+            candle_nn::Conv2dConfig::default(),
+        );
+        for dims in [[3usize, 1, 1, 1], [0, 1, 4, 4]] {
+            let x = Var::from_tensor(
+                &Tensor::zeros(&dims, candle_core::DType::F32, &Device::Cpu).expect("x"),
+            )
+            .expect("x");
+            let y = layer.forward_relu_pool2(x.as_tensor()).expect("forward");
+            assert_eq!(y.elem_count(), 0);
+            let g = y.sum_all().and_then(|t| t.backward()).expect("backward");
+            let dw: Vec<f32> = g
+                .get(&w)
+                .and_then(|t| t.flatten_all().ok())
+                .and_then(|t| t.to_vec1().ok())
+                .expect("dw");
+            assert!(dw.iter().all(|&v| v == 0.0));
+        }
+    }
+
     /// The pool routes each window's gradient to its first maximum (PyTorch's rule), and a
     /// window whose maximum the ReLU clipped to zero passes no gradient.
     #[test]

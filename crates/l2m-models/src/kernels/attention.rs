@@ -54,9 +54,9 @@ impl AttentionOp {
         key_bias: Vec<f32>,
         dropout: Option<AttentionDropout>,
     ) -> Result<Self> {
-        if key_bias.len() != b * l || dh == 0 {
+        if key_bias.len() != b * l || dh == 0 || l == 0 {
             return Err(Error::Msg(format!(
-                "attention: key bias of {} values for {b} sequences of {l}, head size {dh}",
+                "attention: key bias of {} values for {b} sequences of {l} (at least 1), head size {dh} (at least 1)",
                 key_bias.len()
             )));
         }

@@ -233,6 +233,11 @@ impl ConvOp {
         if let Some(b) = bias {
             check_len("bias", b.len(), g.o)?;
         }
+        let (o, h, w_out) = self.out_dims();
+        let shape = Shape::from((g.b, o, h, w_out));
+        if g.b * per == 0 {
+            return Ok((CpuStorage::F32(Vec::new()), shape));
+        }
         let mut out = vec![0f32; g.b * per];
         let mut argmax = vec![0u8; if self.epi.pool { g.b * per } else { 0 }];
         let run = |chunk: usize, out: &mut [f32], mut arg: Option<&mut [u8]>| -> Result<()> {
@@ -288,8 +293,7 @@ impl ConvOp {
             .argmax
             .lock()
             .map_err(|_| Error::Msg("conv2d: pooling state poisoned".into()))? = argmax;
-        let (o, h, w) = self.out_dims();
-        Ok((CpuStorage::F32(out), Shape::from((g.b, o, h, w))))
+        Ok((CpuStorage::F32(out), shape))
     }
 
     /// Gradients for the input (when `want_dx`), the kernel and the bias.
@@ -313,6 +317,15 @@ impl ConvOp {
             ));
         }
         let (_, ph, pw) = self.out_dims();
+        let dev = x.device();
+        if g.b * per == 0 {
+            // An empty output: every gradient is zero.
+            return Ok((
+                want_dx.then(|| x.zeros_like()).transpose()?,
+                w.zeros_like()?,
+                Tensor::zeros(g.o, candle_core::DType::F32, dev)?,
+            ));
+        }
         let chunks = g.b.div_ceil(CHUNK);
         let mut dx = vec![0f32; if want_dx { g.b * chw } else { 0 }];
         let partials = with_slice(x, |x| {
@@ -392,7 +405,6 @@ impl ConvOp {
             dw.iter_mut().zip(pw_).for_each(|(a, b)| *a += b);
             db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
         }
-        let dev = x.device();
         let dx = if want_dx {
             Some(Tensor::from_vec(dx, x.shape(), dev)?)
         } else {
