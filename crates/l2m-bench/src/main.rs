@@ -8,6 +8,9 @@
 //! real datasets' shapes (the same on both sides, since only shapes matter for speed),
 //! except for `mnist-load`, which reads the real MNIST files.
 
+#[path = "../../l2m-cli/src/runtime.rs"]
+mod runtime;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -22,25 +25,6 @@ use l2m_models::{DeviceKind, ModelConfig};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// `mi_option_purge_delay`: its index in the `mi_option_t` enum of mimalloc v3, the
-/// version libmimalloc-sys 0.1.49 builds (`c_src/mimalloc/v3/include/mimalloc.h`); the
-/// crate names no constant for it.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Tells mimalloc never to return freed memory to the kernel (purge delay -1). Candle
-/// allocates every intermediate tensor afresh, tens of megabytes per step; returned to
-/// the kernel, each comes back as zeroed pages on the next step, which took a third of a
-/// transformer step (docs/performance.md).
-#[allow(
-    unsafe_code,
-    reason = "an FFI call that sets one integer option of the allocator"
-)]
-fn keep_freed_memory() {
-    // SAFETY: `mi_option_set` stores an integer; called first thing in main, before any
-    // other thread exists (mimalloc documents the setters as not thread safe).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-}
 
 /// The workloads, in the order of the report.
 const WORKLOADS: &[&str] = &[
@@ -82,7 +66,7 @@ struct Outcome {
 }
 
 fn main() -> anyhow::Result<()> {
-    keep_freed_memory();
+    runtime::configure();
     let args = Args::parse();
     if args.workload == "list" {
         for w in WORKLOADS {

@@ -7,6 +7,7 @@
 
 mod args;
 mod progress;
+mod runtime;
 mod table;
 
 use std::io::Write;
@@ -24,28 +25,8 @@ use args::{Cli, Command};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay`: its index in the `mi_option_t` enum of mimalloc v3, the
-/// version libmimalloc-sys 0.1.49 builds (`c_src/mimalloc/v3/include/mimalloc.h`); the
-/// crate names no constant for it.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Tells mimalloc never to return freed memory to the kernel (purge delay -1). Candle
-/// allocates every intermediate tensor afresh, tens of megabytes per step; returned to
-/// the kernel, each comes back as zeroed pages on the next step, which took a third of a
-/// transformer step (docs/performance.md).
-#[allow(
-    unsafe_code,
-    reason = "an FFI call that sets one integer option of the allocator"
-)]
-fn keep_freed_memory() {
-    // SAFETY: `mi_option_set` stores an integer; called first thing in main, before any
-    // other thread exists (mimalloc documents the setters as not thread safe).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-}
-
 fn main() -> ExitCode {
-    keep_freed_memory();
-    pin_thread_count();
+    runtime::configure();
     let cli = Cli::parse();
     init_logging(cli.debug);
     match run(cli) {
@@ -67,22 +48,6 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "l2m: {err:#}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// Sets `RAYON_NUM_THREADS` to the available parallelism when the user has not set it.
-/// Candle looks the thread count up on every matrix multiply and, without the variable,
-/// asks the operating system each time (reading cgroup files on Linux); with it, the
-/// lookup is a string parse.
-#[allow(
-    unsafe_code,
-    reason = "set_var is sound here: first statement of main, before any thread exists"
-)]
-fn pin_thread_count() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
     }
 }
 
