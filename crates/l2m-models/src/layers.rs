@@ -88,10 +88,11 @@ pub fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
 
 /// `torch.nn.LayerNorm(d)` over the last dimension: weight 1, bias 0, eps 1e-5.
 ///
-/// Composed from differentiable tensor operations on purpose: in candle-nn 0.11.1,
-/// `candle_nn::LayerNorm` runs a fused kernel without a backward pass on contiguous
-/// inputs, so no gradient would reach anything before it (the transformer's
-/// finite-difference test catches this).
+/// Not `candle_nn::LayerNorm`: in candle-nn 0.11.1 it runs a fused kernel without a
+/// backward pass on contiguous inputs, so no gradient would reach anything before it (the
+/// transformer's finite-difference test catches this). On the CPU this is one op with its
+/// backward pass (`crate::kernels::layer_norm`); elsewhere it is composed of Candle's
+/// differentiable operations.
 #[derive(Debug, Clone)]
 pub struct LayerNorm {
     weight: Tensor,
@@ -110,6 +111,26 @@ pub fn layer_norm(dim: usize, vb: VarBuilder) -> Result<LayerNorm> {
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if crate::kernels::applies(x)
+            && crate::kernels::applies(&self.weight)
+            && crate::kernels::applies(&self.bias)
+        {
+            return x.contiguous()?.apply_op3(
+                &self.weight.contiguous()?,
+                &self.bias.contiguous()?,
+                crate::kernels::layer_norm::LayerNormOp {
+                    eps: self.eps as f32,
+                },
+            );
+        }
+        self.composed(x)
+    }
+}
+
+impl LayerNorm {
+    /// The same normalisation from Candle's operations: the path on other devices and
+    /// dtypes, and the reference of the tests.
+    fn composed(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let d = x.dim(D::Minus1)? as f64;
         let centred = x.broadcast_sub(&(x.sum_keepdim(D::Minus1)? / d)?)?;
         let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / d)?;
@@ -165,4 +186,65 @@ pub fn max_pool2d_overlapping(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+    use rand::{Rng, SeedableRng};
+
+    /// The layer-norm kernel against the composed normalisation: output and the input,
+    /// weight and bias gradients, for rows of several widths and ranks. Tolerance:
+    /// relative 1e-4.
+    #[test]
+    fn layer_norm_kernel_agrees_with_the_composed_one() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        for dims in [vec![3usize, 5], vec![2, 67, 64], vec![1, 1]] {
+            let d = *dims.last().expect("rank");
+            let n: usize = dims.iter().product();
+            let mut draw = |k: usize| -> Vec<f32> {
+                (0..k).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect()
+            };
+            let x = Var::from_vec(draw(n), dims.as_slice(), &Device::Cpu).expect("x");
+            let w = Var::from_vec(draw(d), d, &Device::Cpu).expect("w");
+            let b = Var::from_vec(draw(d), d, &Device::Cpu).expect("b");
+            let weights =
+                Tensor::from_vec(draw(n), dims.as_slice(), &Device::Cpu).expect("weights");
+            let ln = LayerNorm {
+                weight: w.as_tensor().clone(),
+                bias: b.as_tensor().clone(),
+                eps: 1e-5,
+            };
+            let ours = ln.forward(x.as_tensor()).expect("ours");
+            let theirs = ln.composed(x.as_tensor()).expect("theirs");
+            let flat =
+                |t: &Tensor| -> Vec<f32> { t.flatten_all().and_then(|t| t.to_vec1()).expect("v") };
+            let diff = |a: &[f32], r: &[f32]| {
+                let scale = r.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                a.iter()
+                    .zip(r)
+                    .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+            };
+            assert!(
+                diff(&flat(&ours), &flat(&theirs)) < 1e-5,
+                "forward {dims:?}"
+            );
+            let grads = |y: &Tensor| {
+                (y * &weights)
+                    .and_then(|t| t.sum_all())
+                    .and_then(|t| t.backward())
+                    .expect("backward")
+            };
+            let (g1, g2) = (grads(&ours), grads(&theirs));
+            for (name, v) in [("input", &x), ("weight", &w), ("bias", &b)] {
+                let dd = diff(
+                    &flat(g1.get(v).expect("ours")),
+                    &flat(g2.get(v).expect("theirs")),
+                );
+                assert!(dd < 1e-4, "{name} gradient {dims:?}: {dd}");
+            }
+            assert_eq!(ours.dtype(), DType::F32);
+        }
+    }
 }

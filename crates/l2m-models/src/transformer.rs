@@ -55,8 +55,8 @@ impl TransformerConfig {
 pub struct Transformer {
     embedding: Embedding,
     positions: Tensor,
-    in_proj_weight: Tensor,
-    in_proj_bias: Tensor,
+    /// `self_attn.in_proj_weight` `[3d, d]` and `self_attn.in_proj_bias` `[3d]`.
+    in_proj: Linear,
     out_proj: Linear,
     norm1: LayerNorm,
     norm2: LayerNorm,
@@ -138,8 +138,7 @@ impl Transformer {
         Ok(Self {
             embedding: Embedding::new(emb, d),
             positions: sinusoidal_positions(cfg.max_len, d, vb.device())?.to_dtype(vb.dtype())?,
-            in_proj_weight,
-            in_proj_bias,
+            in_proj: Linear::new(in_proj_weight, in_proj_bias),
             out_proj: Linear::new(out_w, out_b),
             norm1: layers::layer_norm(d, vb.pp("norm1"))?,
             norm2: layers::layer_norm(d, vb.pp("norm2"))?,
@@ -156,9 +155,7 @@ impl Transformer {
         let (b, l, d) = x.dims3()?;
         let h = self.heads;
         let dh = d / h;
-        let qkv = x
-            .broadcast_matmul(&self.in_proj_weight.t()?)?
-            .broadcast_add(&self.in_proj_bias)?;
+        let qkv = self.in_proj.forward(x)?;
         let split = |i: usize| -> candle_core::Result<Tensor> {
             qkv.narrow(D::Minus1, i * d, d)?
                 .reshape((b, l, h, dh))?

@@ -18,6 +18,7 @@
 pub(crate) mod attention;
 pub(crate) mod conv;
 mod gemm;
+pub(crate) mod layer_norm;
 pub(crate) mod linear;
 pub(crate) mod loss;
 pub(crate) mod softmax;
