@@ -108,10 +108,19 @@ where
         .y_label_area_size(60)
         .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
         .map_err(|e| e.to_string())?;
+    // Epochs are whole numbers: label them so ("12", not "12.0").
+    let whole = |x: &f64| {
+        if x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        }
+    };
     chart
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&whole)
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())?;
