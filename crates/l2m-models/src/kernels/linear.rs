@@ -51,6 +51,15 @@ impl Activation {
     }
 }
 
+/// Sums of the columns of `rows` (row-major, `width` wide).
+fn column_sums(rows: &[f32], width: usize) -> Vec<f32> {
+    let mut sums = vec![0f32; width];
+    for row in rows.chunks(width) {
+        sums.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+    }
+    sums
+}
+
 /// The op over `x [n, in]`, `w [out, in]`, `b [out]`.
 pub(crate) struct LinearOp {
     pub n: usize,
@@ -118,54 +127,65 @@ impl CustomOp3 for LinearOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, inp, out) = (self.n, self.inp, self.out);
         let act = self.act;
-        // g' = g * act'(y)
-        let g = with_slice(grad, |g| {
+        let width = out.max(1);
+        let (dw, db, dx) = with_slice(grad, |g| {
             self.check("output gradient", g.len(), n * out)?;
-            if act == Activation::Identity {
-                return Ok(g.to_vec());
+            // g' = g * act'(y); the identity's g' is g itself.
+            let mut scaled = Vec::new();
+            if act != Activation::Identity {
+                scaled = vec![0f32; g.len()];
+                with_slice(res, |y| {
+                    scaled
+                        .par_chunks_mut(ROWS * width)
+                        .zip(g.par_chunks(ROWS * width).zip(y.par_chunks(ROWS * width)))
+                        .for_each(|(d, (g, y))| {
+                            for (d, (g, y)) in d.iter_mut().zip(g.iter().zip(y)) {
+                                *d = g * act.derivative(*y);
+                            }
+                        });
+                    Ok(())
+                })?;
             }
-            with_slice(res, |y| {
-                let mut d = vec![0f32; g.len()];
-                d.par_chunks_mut(ROWS * out.max(1))
-                    .zip(
-                        g.par_chunks(ROWS * out.max(1))
-                            .zip(y.par_chunks(ROWS * out.max(1))),
-                    )
-                    .for_each(|(d, (g, y))| {
-                        for (d, (g, y)) in d.iter_mut().zip(g.iter().zip(y)) {
-                            *d = g * act.derivative(*y);
-                        }
-                    });
-                Ok(d)
-            })
-        })?;
-        let mut db = vec![0f32; out];
-        for row in g.chunks(out.max(1)) {
-            db.iter_mut().zip(row).for_each(|(a, b)| *a += b);
-        }
-        let mut dw = vec![0f32; out * inp];
-        let dx = with_slice(x, |xs| {
-            // dW [out, in] = g'^T [out, n] x x [n, in]
-            gemm::matmul_parallel(
-                rows_mut(&mut dw, out, inp),
-                rows(&g, n, out).t(),
-                rows(xs, n, inp),
-                false,
-            )?;
-            if !x.track_op() {
-                return Ok(None);
-            }
-            with_slice(w, |ws| {
-                // dx [n, in] = g' [n, out] x W [out, in]
-                let mut dx = vec![0f32; n * inp];
-                gemm::matmul_parallel(
-                    rows_mut(&mut dx, n, inp),
-                    rows(&g, n, out),
-                    rows(ws, out, inp),
-                    false,
-                )?;
-                Ok(Some(dx))
-            })
+            let g: &[f32] = if act == Activation::Identity {
+                g
+            } else {
+                &scaled
+            };
+            // The bias gradient sums the rows in order, on one thread (a fixed order, and
+            // cheap next to the products).
+            let db = column_sums(g, width);
+            let mut dw = vec![0f32; out * inp];
+            let want_dx = x.track_op();
+            let mut dx = vec![0f32; if want_dx { n * inp } else { 0 }];
+            with_slice(x, |xs| {
+                with_slice(w, |ws| {
+                    // dW [out, in] = g'^T [out, n] x x [n, in] and, when the input is
+                    // tracked, dx [n, in] = g' [n, out] x W [out, in]: two products of the
+                    // same size, run side by side.
+                    let mut dw_product = || {
+                        gemm::matmul_parallel(
+                            rows_mut(&mut dw, out, inp),
+                            rows(g, n, out).t(),
+                            rows(xs, n, inp),
+                            false,
+                        )
+                    };
+                    if want_dx {
+                        let (a, b) = rayon::join(dw_product, || {
+                            gemm::matmul_parallel(
+                                rows_mut(&mut dx, n, inp),
+                                rows(g, n, out),
+                                rows(ws, out, inp),
+                                false,
+                            )
+                        });
+                        a.and(b)
+                    } else {
+                        dw_product()
+                    }
+                })
+            })?;
+            Ok((dw, db, want_dx.then_some(dx)))
         })?;
         let dev = x.device();
         Ok((
