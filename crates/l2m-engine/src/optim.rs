@@ -187,6 +187,10 @@ impl Adam {
 /// Elements per rayon task of the in-place update.
 const CHUNK: usize = 1 << 14;
 
+/// Below this many elements the update runs on the calling thread: handing work to
+/// rayon's pool from outside it costs a wake-up that a small update does not repay.
+const PARALLEL_MIN: usize = 1 << 15;
+
 fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     let (a, b) = l
         .contiguous_offsets()
@@ -232,14 +236,19 @@ impl InplaceOp2 for Moment {
         }
         let (keep, take) = (self.decay as f32, (1.0 - self.decay) as f32);
         let square = self.square;
-        m.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(m, g)| {
-                for (m, &g) in m.iter_mut().zip(g) {
-                    let g = if square { g * g } else { g };
-                    *m = (*m * keep + 0.0) + (g * take + 0.0);
-                }
-            });
+        let update = |(m, g): (&mut [f32], &[f32])| {
+            for (m, &g) in m.iter_mut().zip(g) {
+                let g = if square { g * g } else { g };
+                *m = (*m * keep + 0.0) + (g * take + 0.0);
+            }
+        };
+        if m.len() < PARALLEL_MIN {
+            update((m, g));
+        } else {
+            m.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .for_each(update);
+        }
         Ok(())
     }
 }
@@ -273,17 +282,22 @@ impl InplaceOp3 for Update {
         }
         let (sm, sv) = (self.scale_m as f32, self.scale_v as f32);
         let (eps, lr) = (self.eps as f32, self.lr as f32);
-        theta
-            .par_chunks_mut(CHUNK)
-            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
-            .for_each(|(t, (m, v))| {
-                for (t, (&m, &v)) in t.iter_mut().zip(m.iter().zip(v)) {
-                    let m_hat = m * sm + 0.0;
-                    let v_hat = v * sv + 0.0;
-                    let adjusted = m_hat / (v_hat.sqrt() * 1.0 + eps);
-                    *t -= adjusted * lr + 0.0;
-                }
-            });
+        let update = |(t, (m, v)): (&mut [f32], (&[f32], &[f32]))| {
+            for (t, (&m, &v)) in t.iter_mut().zip(m.iter().zip(v)) {
+                let m_hat = m * sm + 0.0;
+                let v_hat = v * sv + 0.0;
+                let adjusted = m_hat / (v_hat.sqrt() * 1.0 + eps);
+                *t -= adjusted * lr + 0.0;
+            }
+        };
+        if theta.len() < PARALLEL_MIN {
+            update((theta, (m, v)));
+        } else {
+            theta
+                .par_chunks_mut(CHUNK)
+                .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+                .for_each(update);
+        }
         Ok(())
     }
 }

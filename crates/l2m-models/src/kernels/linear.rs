@@ -7,7 +7,6 @@
 //! output alone, then `dx = g' W`, `dW = g'^T x` and `db = sum over rows of g'`.
 
 use candle_core::{CpuStorage, CustomOp3, Error, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::gemm::{self, rows, rows_mut};
 use super::{slice, with_slice};
@@ -107,7 +106,7 @@ impl CustomOp3 for LinearOp {
             false,
         )?;
         let act = self.act;
-        y.par_chunks_mut(ROWS * out.max(1)).for_each(|chunk| {
+        super::for_each_chunk(&mut y, ROWS * out.max(1), |_, chunk| {
             for row in chunk.chunks_mut(out.max(1)) {
                 for (v, &b) in row.iter_mut().zip(b) {
                     *v = act.apply(*v + b);
@@ -135,14 +134,13 @@ impl CustomOp3 for LinearOp {
             if act != Activation::Identity {
                 scaled = vec![0f32; g.len()];
                 with_slice(res, |y| {
-                    scaled
-                        .par_chunks_mut(ROWS * width)
-                        .zip(g.par_chunks(ROWS * width).zip(y.par_chunks(ROWS * width)))
-                        .for_each(|(d, (g, y))| {
-                            for (d, (g, y)) in d.iter_mut().zip(g.iter().zip(y)) {
-                                *d = g * act.derivative(*y);
-                            }
-                        });
+                    let step = ROWS * width;
+                    super::for_each_chunk(&mut scaled, step, |i, d| {
+                        let (g, y) = (&g[i * step..], &y[i * step..]);
+                        for (d, (g, y)) in d.iter_mut().zip(g.iter().zip(y)) {
+                            *d = g * act.derivative(*y);
+                        }
+                    });
                     Ok(())
                 })?;
             }

@@ -14,6 +14,17 @@ use super::{slice, with_slice};
 /// Rows per rayon task.
 const ROWS: usize = 32;
 
+/// Below this many elements the forward pass runs on the calling thread.
+const PARALLEL_ROWS_MIN: usize = 1 << 15;
+
+/// `l[r] = mean over the row of (o - t)^2` for the rows of `o` and `t` (`d` wide).
+fn row_means(l: &mut [f32], o: &[f32], t: &[f32], d: usize) {
+    for (l, (o, t)) in l.iter_mut().zip(o.chunks(d).zip(t.chunks(d))) {
+        let s: f32 = o.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum();
+        *l = s / d as f32;
+    }
+}
+
 /// The op over `output [n, d]` and `target [n, d]`.
 pub(crate) struct RowMse {
     pub n: usize,
@@ -43,14 +54,16 @@ impl CustomOp2 for RowMse {
             )));
         }
         let mut loss = vec![0f32; n];
-        loss.par_chunks_mut(ROWS)
-            .zip(o.par_chunks(ROWS * d).zip(t.par_chunks(ROWS * d)))
-            .for_each(|(l, (o, t))| {
-                for (l, (o, t)) in l.iter_mut().zip(o.chunks(d).zip(t.chunks(d))) {
-                    let s: f32 = o.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum();
-                    *l = s / d as f32;
-                }
-            });
+        let (o, t) = (&o[..], &t[..]);
+        if n * d < PARALLEL_ROWS_MIN {
+            loss.chunks_mut(ROWS)
+                .zip(o.chunks(ROWS * d).zip(t.chunks(ROWS * d)))
+                .for_each(|(l, (o, t))| row_means(l, o, t, d));
+        } else {
+            loss.par_chunks_mut(ROWS)
+                .zip(o.par_chunks(ROWS * d).zip(t.par_chunks(ROWS * d)))
+                .for_each(|(l, (o, t))| row_means(l, o, t, d));
+        }
         Ok((CpuStorage::F32(loss), Shape::from(n)))
     }
 
@@ -67,19 +80,18 @@ impl CustomOp2 for RowMse {
             with_slice(target, |t| {
                 with_slice(grad, |g| {
                     let mut dout = vec![0f32; o.len()];
-                    dout.par_chunks_mut(ROWS * d)
-                        .zip(o.par_chunks(ROWS * d).zip(t.par_chunks(ROWS * d)))
-                        .zip(g.par_chunks(ROWS))
-                        .for_each(|((dr, (o, t)), g)| {
-                            for (((dr, o), t), g) in
-                                dr.chunks_mut(d).zip(o.chunks(d)).zip(t.chunks(d)).zip(g)
-                            {
-                                let k = scale * g;
-                                for (x, (a, b)) in dr.iter_mut().zip(o.iter().zip(t)) {
-                                    *x = k * (a - b);
-                                }
+                    super::for_each_chunk(&mut dout, ROWS * d, |i, dr| {
+                        let (o, t) = (&o[i * ROWS * d..], &t[i * ROWS * d..]);
+                        let g = &g[i * ROWS..];
+                        for (((dr, o), t), g) in
+                            dr.chunks_mut(d).zip(o.chunks(d)).zip(t.chunks(d)).zip(g)
+                        {
+                            let k = scale * g;
+                            for (x, (a, b)) in dr.iter_mut().zip(o.iter().zip(t)) {
+                                *x = k * (a - b);
                             }
-                        });
+                        }
+                    });
                     Ok(dout)
                 })
             })

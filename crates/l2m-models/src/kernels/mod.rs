@@ -55,6 +55,31 @@ pub(crate) fn exp(x: f32) -> f32 {
     if x < -104.0 { 0.0 } else { x.exp() }
 }
 
+/// Below this many elements an element-wise pass runs on the calling thread: handing work
+/// to rayon's pool from outside it wakes a worker and puts the caller to sleep, which a
+/// small pass does not repay.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// Calls `f(i, chunk)` for each chunk of `chunk` elements of `data` (the `i`-th), in
+/// parallel over rayon's pool when `data` is large, on this thread otherwise.
+pub(crate) fn for_each_chunk<T: Send>(
+    data: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Send + Sync,
+) {
+    use rayon::prelude::*;
+    let chunk = chunk.max(1);
+    if data.len() < PARALLEL_MIN {
+        data.chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    } else {
+        data.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    }
+}
+
 /// Whether the CPU kernels apply to `t`: an `f32` tensor on the CPU.
 pub(crate) fn applies(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == candle_core::DType::F32
