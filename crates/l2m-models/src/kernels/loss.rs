@@ -54,7 +54,6 @@ impl CustomOp2 for RowMse {
             )));
         }
         let mut loss = vec![0f32; n];
-        let (o, t) = (&o[..], &t[..]);
         if n * d < PARALLEL_ROWS_MIN {
             loss.chunks_mut(ROWS)
                 .zip(o.chunks(ROWS * d).zip(t.chunks(ROWS * d)))
