@@ -51,7 +51,9 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> EngineError {
 }
 
 fn colour(i: usize) -> RGBColor {
-    const P: [RGBColor; 8] = [
+    // Matplotlib's tab10, then tab20's lighter shades: 20 distinct colours, enough for
+    // the 10 classes of every dataset but CIFAR-100.
+    const P: [RGBColor; 20] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
@@ -60,6 +62,18 @@ fn colour(i: usize) -> RGBColor {
         RGBColor(140, 86, 75),
         RGBColor(227, 119, 194),
         RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+        RGBColor(174, 199, 232),
+        RGBColor(255, 187, 120),
+        RGBColor(152, 223, 138),
+        RGBColor(255, 152, 150),
+        RGBColor(197, 176, 213),
+        RGBColor(196, 156, 148),
+        RGBColor(247, 182, 210),
+        RGBColor(199, 199, 199),
+        RGBColor(219, 219, 141),
+        RGBColor(158, 218, 229),
     ];
     P[i % P.len()]
 }
@@ -175,7 +189,8 @@ where
     if k == 0 {
         return Err("no classes".into());
     }
-    let top = if top > 0.0 { top * 1.08 } else { 1.0 };
+    // Headroom above the tallest bar for the legend.
+    let top = if top > 0.0 { top * 1.3 } else { 1.0 };
     let rotate = k > 8;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
@@ -232,6 +247,7 @@ where
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 13))
