@@ -125,25 +125,8 @@ fn reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{grads_of_weighted_sum, max_rel_diff, random};
     use candle_core::{Device, Var};
-    use rand::{Rng, SeedableRng};
-
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).expect("tensor")
-    }
-
-    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-        let a: Vec<f32> = a.flatten_all().and_then(|t| t.to_vec1()).expect("a");
-        let b: Vec<f32> = b.flatten_all().and_then(|t| t.to_vec1()).expect("b");
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
-    }
 
     /// The fused op against Candle's `conv2d` (+ bias, ReLU, `max_pool2d`): forward and
     /// every gradient, on odd shapes (odd pooled edges, padding 0 to 2, strides 1 and 2,
@@ -200,14 +183,8 @@ mod tests {
                 assert!(d < 1e-5, "forward, case {i} {epi:?}: {d}");
                 // A loss that weighs every output differently.
                 let weights = random(y1.dims(), seed + 3);
-                let g1 = (&y1 * &weights)
-                    .and_then(|t| t.sum_all())
-                    .and_then(|t| t.backward())
-                    .expect("g1");
-                let g2 = (&y2 * &weights)
-                    .and_then(|t| t.sum_all())
-                    .and_then(|t| t.backward())
-                    .expect("g2");
+                let g1 = grads_of_weighted_sum(&y1, &weights);
+                let g2 = grads_of_weighted_sum(&y2, &weights);
                 let mut vars = vec![("input", &x), ("kernel", &wt)];
                 if with_bias {
                     vars.push(("bias", &bias));
@@ -221,10 +198,7 @@ mod tests {
                 // Data input (not tracked): no input gradient, the same kernel gradient.
                 let data = random(&[b, c, h, w], seed);
                 let y = ours.apply(&data, epi).expect("forward");
-                let g = (y * &weights)
-                    .and_then(|t| t.sum_all())
-                    .and_then(|t| t.backward())
-                    .expect("g");
+                let g = grads_of_weighted_sum(&y, &weights);
                 assert!(g.get(&data).is_none());
                 let d = max_rel_diff(g.get(&wt).expect("kernel"), g2.get(&wt).expect("kernel"));
                 assert!(

@@ -30,6 +30,8 @@ mod lenet;
 mod linear;
 pub mod ops;
 mod resnet;
+#[cfg(test)]
+mod test_util;
 mod transformer;
 
 pub use autoencoder::{Autoencoder, AutoencoderConfig};

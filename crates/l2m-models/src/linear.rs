@@ -92,25 +92,8 @@ fn reference(xs: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> candle_cor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
-    use rand::{Rng, SeedableRng};
-
-    fn random(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).expect("tensor")
-    }
-
-    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
-        let a: Vec<f32> = a.flatten_all().and_then(|t| t.to_vec1()).expect("a");
-        let b: Vec<f32> = b.flatten_all().and_then(|t| t.to_vec1()).expect("b");
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
-    }
+    use crate::test_util::{grads_of_weighted_sum, max_rel_diff, random};
+    use candle_core::Var;
 
     /// Forward and the three gradients against candle-nn's `Linear` and Candle's
     /// activations, for ranks 2 and 3, odd sizes, and a product large enough to be split
@@ -136,14 +119,8 @@ mod tests {
                 let d = max_rel_diff(&y1, &y2);
                 assert!(d < 1e-5, "forward, case {i} {act:?}: {d}");
                 let weights = random(y1.dims(), seed + 3);
-                let g1 = (&y1 * &weights)
-                    .and_then(|t| t.sum_all())
-                    .and_then(|t| t.backward())
-                    .expect("g1");
-                let g2 = (&y2 * &weights)
-                    .and_then(|t| t.sum_all())
-                    .and_then(|t| t.backward())
-                    .expect("g2");
+                let g1 = grads_of_weighted_sum(&y1, &weights);
+                let g2 = grads_of_weighted_sum(&y2, &weights);
                 for (name, v) in [("input", &x), ("weight", &w), ("bias", &b)] {
                     let d = max_rel_diff(
                         g1.get(v).expect("ours has the gradient"),

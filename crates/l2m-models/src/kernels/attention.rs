@@ -314,6 +314,7 @@ pub(crate) fn mask_tensor(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{grads_of_weighted_sum, max_rel_diff};
     use candle_core::{D, Device, Var};
     use rand::Rng;
 
@@ -372,31 +373,13 @@ mod tests {
                 w = (w * mask_tensor((b, h, l), d).expect("mask")).expect("dropped");
             }
             let theirs = w.matmul(v.as_tensor()).expect("theirs");
-            let flat = |t: &Tensor| -> Vec<f32> {
-                t.flatten_all().and_then(|t| t.to_vec1()).expect("values")
-            };
-            let close = |a: &[f32], r: &[f32]| -> f32 {
-                let scale = r.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-                a.iter()
-                    .zip(r)
-                    .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
-            };
-            let d = close(&flat(&ours), &flat(&theirs));
+            let d = max_rel_diff(&ours, &theirs);
             assert!(d < 1e-5, "output, case {case}: {d}");
             let weights = random((b, h, l, dh), seed + 3);
-            let g1 = (&ours * weights.as_tensor())
-                .and_then(|t| t.sum_all())
-                .and_then(|t| t.backward())
-                .expect("g1");
-            let g2 = (&theirs * weights.as_tensor())
-                .and_then(|t| t.sum_all())
-                .and_then(|t| t.backward())
-                .expect("g2");
+            let g1 = grads_of_weighted_sum(&ours, weights.as_tensor());
+            let g2 = grads_of_weighted_sum(&theirs, weights.as_tensor());
             for (name, var) in [("queries", &q), ("keys", &k), ("values", &v)] {
-                let d = close(
-                    &flat(g1.get(var).expect("ours")),
-                    &flat(g2.get(var).expect("theirs")),
-                );
+                let d = max_rel_diff(g1.get(var).expect("ours"), g2.get(var).expect("theirs"));
                 assert!(d < 1e-4, "{name} gradient, case {case}: {d}");
             }
         }
