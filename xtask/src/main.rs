@@ -28,7 +28,10 @@ fn main() -> ExitCode {
         }
         Some("results") => {
             let rest: Vec<String> = args.collect();
-            results::run(&project_root(), &rest)
+            results::run(&project_root(), &rest).map(|done| {
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout(), "{done}");
+            })
         }
         Some("fetch-data") => {
             let rest: Vec<String> = args.collect();

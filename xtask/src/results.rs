@@ -66,7 +66,8 @@ struct Run {
     compute_seconds: f64,
 }
 
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+/// Writes the page; returns what to tell the user.
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
     let mut out = root.join("docs/results.md");
     let mut dirs = Vec::new();
     let mut it = args.iter();
@@ -102,14 +103,11 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let tmp = out.with_extension("md.tmp");
     std::fs::write(&tmp, page).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &out).with_context(|| format!("renaming to {}", out.display()))?;
-    use std::io::Write;
-    writeln!(
-        std::io::stdout(),
+    Ok(format!(
         "wrote {} ({} experiments)",
         out.display(),
         runs.len()
-    )?;
-    Ok(())
+    ))
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<Run> {
