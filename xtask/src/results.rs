@@ -93,9 +93,13 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
         let dest = plots_root.join(&run.summary.experiment);
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         for plot in PLOTS {
-            std::fs::copy(dir.join(plot), dest.join(plot)).with_context(|| {
-                format!("copying {} to {}", dir.join(plot).display(), dest.display())
-            })?;
+            // Copied under a temporary name, then renamed: a reader never sees half a plot.
+            let (from, to) = (dir.join(plot), dest.join(plot));
+            let tmp = dest.join(format!(".{plot}.tmp"));
+            std::fs::copy(&from, &tmp)
+                .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+            std::fs::rename(&tmp, &to)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))?;
         }
         runs.push(run);
     }

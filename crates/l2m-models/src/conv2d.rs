@@ -83,10 +83,12 @@ impl Conv2d {
         let op = conv::ConvOp::new(geo, epi);
         let x = xs.contiguous()?;
         let w = self.weight.contiguous()?;
-        match &self.bias {
-            Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
-            None => x.apply_op2(&w, op),
-        }
+        let bias = match &self.bias {
+            Some(b) => b.contiguous()?,
+            // Untracked zeros: the op adds nothing and returns no gradient for them.
+            None => Tensor::zeros(self.weight.dim(0)?, candle_core::DType::F32, xs.device())?,
+        };
+        x.apply_op3(&w, &bias, op)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Differentiable operations with fast CPU kernels, for code outside the models (the
-//! engine's losses) and for the models' own layers.
+//! engine's losses).
 //!
 //! Each runs one Candle custom op with its own backward pass on the CPU for `f32` tensors,
 //! and Candle's composed operations elsewhere; the tests compare the two.
@@ -29,12 +29,6 @@ pub fn row_mse(output: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> 
     } else {
         output.sub(&target)?.sqr()?.mean(D::Minus1)
     }
-}
-
-/// Softmax over the last dimension, with a backward pass (candle-nn 0.11.1's fused one
-/// has none).
-pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    kernels::softmax::softmax_last_dim(x)
 }
 
 #[cfg(test)]

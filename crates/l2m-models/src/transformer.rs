@@ -176,8 +176,8 @@ impl Transformer {
             return self.out_proj.forward(&out);
         }
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(key_bias)?;
-        // candle-nn 0.11.1's fused `softmax_last_dim` has no backward pass; this one has.
-        let weights = crate::ops::softmax_last_dim(&scores)?;
+        // Composed: candle-nn 0.11.1's fused `softmax_last_dim` has no backward pass.
+        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let weights = self.dropouts[0].forward(&weights, train)?;
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
         self.out_proj.forward(&out)

@@ -18,7 +18,7 @@
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Error, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Error, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{self, MatMut};
@@ -225,14 +225,12 @@ impl ConvOp {
         o * h * w
     }
 
-    fn forward(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Result<(CpuStorage, Shape)> {
         let g = self.geo;
         let (hw, ckk, chw, per) = (g.hw(), g.ckk(), g.chw(), self.out_len());
         check_len("input", x.len(), g.b * chw)?;
         check_len("kernel", w.len(), g.o * ckk)?;
-        if let Some(b) = bias {
-            check_len("bias", b.len(), g.o)?;
-        }
+        check_len("bias", bias.len(), g.o)?;
         let (o, h, w_out) = self.out_dims();
         let shape = Shape::from((g.b, o, h, w_out));
         if g.b * per == 0 {
@@ -271,11 +269,11 @@ impl ConvOp {
                     let arg = &mut arg[s * per..(s + 1) * per];
                     pool2(&conv, g.ho, g.wo, out, arg);
                     for (oc, plane) in out.chunks_mut(per / g.o.max(1)).enumerate() {
-                        bias_relu(plane, bias.map_or(0.0, |b| b[oc]), self.epi.relu);
+                        bias_relu(plane, bias[oc], self.epi.relu);
                     }
                 } else {
                     for (oc, plane) in dst.chunks_mut(hw).enumerate() {
-                        bias_relu(plane, bias.map_or(0.0, |b| b[oc]), self.epi.relu);
+                        bias_relu(plane, bias[oc], self.epi.relu);
                     }
                 }
             }
@@ -490,45 +488,19 @@ impl CustomOp3 for ConvOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        self.forward(slice(s1, l1)?, slice(s2, l2)?, Some(slice(s3, l3)?))
+        self.forward(slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?)
     }
 
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        _bias: &Tensor,
+        bias: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, db) = self.backward(x, w, res, grad, x.track_op())?;
-        Ok((dx, Some(dw), Some(db)))
-    }
-}
-
-impl CustomOp2 for ConvOp {
-    fn name(&self) -> &'static str {
-        "l2m-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.forward(slice(s1, l1)?, slice(s2, l2)?, None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, res, grad, x.track_op())?;
-        Ok((dx, Some(dw)))
+        // A layer without bias passes an untracked zero bias: no gradient for it.
+        Ok((dx, Some(dw), bias.track_op().then_some(db)))
     }
 }

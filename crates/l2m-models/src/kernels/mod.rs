@@ -9,8 +9,8 @@
 //!
 //! - [`conv`]: convolution with bias, optionally ReLU and a 2x2 max pool, as one op
 //!   (im2col and a matrix product per sample; the pool keeps one byte per output);
-//! - [`softmax`]: softmax over the last dimension with its backward pass (candle-nn's
-//!   fused softmax has none), used by attention.
+//! - [`linear`]: `act(x W^T + b)`; [`attention`]: scaled dot-product attention with the
+//!   key mask and seeded dropout; [`layer_norm`]; [`loss`]: the per-row MSE.
 //!
 //! Every op has a reference composed of Candle's own operations, which the tests compare
 //! against (forward and gradients) and which runs on other devices and dtypes.
@@ -21,7 +21,6 @@ mod gemm;
 pub(crate) mod layer_norm;
 pub(crate) mod linear;
 pub(crate) mod loss;
-pub(crate) mod softmax;
 
 use candle_core::{CpuStorage, Error, Layout, Result, Storage, Tensor};
 
@@ -47,7 +46,7 @@ pub(crate) fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> 
     }
 }
 
-/// `exp(x)` for the softmax kernels: exactly `x.exp()`, but without calling into libm for
+/// `exp(x)` for the attention kernel's softmax: exactly `x.exp()`, but without calling into libm for
 /// the large negative arguments of masked scores (`-1e9`), whose underflow handling is
 /// slow; below -104 the `f32` exponential is 0.
 #[inline]
