@@ -458,3 +458,97 @@ fn a_killed_or_interrupted_run_resumes_with_the_same_command_and_the_same_curves
         text(&o.stderr)
     );
 }
+
+#[test]
+fn the_authors_variant_is_listed_printed_and_runs() {
+    let o = l2m(&["reproduce", "--list", "--variant", "authors"]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let listed = text(&o.stdout);
+    for row in [
+        ["california-housing", "learn2mix gamma", "0.01", "0.05"],
+        [
+            "mnist-reconstruction",
+            "optimiser",
+            "Adam",
+            "AdamW (weight decay 0.01)",
+        ],
+    ] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| row.iter().all(|cell| l.contains(cell))),
+            "{row:?} not in\n{listed}"
+        );
+    }
+    assert!(
+        listed.contains("Not copied from the authors' code"),
+        "{listed}"
+    );
+
+    let o = l2m(&[
+        "reproduce",
+        "mnist-reconstruction",
+        "--variant",
+        "authors",
+        "--print-config",
+    ]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let toml = text(&o.stdout);
+    assert!(toml.contains("variant = \"authors\""), "{toml}");
+    assert!(toml.contains("init_noise = 0.05"), "{toml}");
+    assert!(toml.contains("weight_decay = 0.01"), "{toml}");
+    let o = l2m(&["reproduce", "mnist-reconstruction", "--print-config"]);
+    let table3 = text(&o.stdout);
+    assert!(
+        !table3.contains("variant") && !table3.contains("init_noise"),
+        "{table3}"
+    );
+
+    let o = l2m(&["reproduce", "mean-estimation", "--variant", "theirs"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("--variant"), "{}", text(&o.stderr));
+
+    // A short run of the variant: stratified batches instead of shuffled ones, and the
+    // same numbers twice.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |name: &str| {
+        let out = dir.path().join(name);
+        let o = l2m(&[
+            "compare",
+            "-e",
+            "mean-estimation",
+            "--variant",
+            "authors",
+            "--epochs",
+            "3",
+            "--seeds",
+            "1",
+            "-q",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+        out
+    };
+    let (a, b) = (run("a"), run("b"));
+    let records = |dir: &Path, s: &str| -> Vec<serde_json::Value> {
+        let p = dir.join("seed-0").join(s).join("records.jsonl");
+        std::fs::read_to_string(&p)
+            .expect("records")
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
+                let o = v.as_object_mut().expect("object");
+                o.remove("train_seconds");
+                o.remove("eval_seconds");
+                v
+            })
+            .collect()
+    };
+    for s in ["learn2mix", "stratified"] {
+        let ra = records(&a, s);
+        assert_eq!(ra.len(), 3, "{s}");
+        assert_eq!(ra, records(&b, s), "{s}");
+    }
+    assert!(!a.join("seed-0/classical").exists());
+}

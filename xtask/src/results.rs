@@ -64,32 +64,95 @@ struct Run {
     summary: Summary,
     report: String,
     compute_seconds: f64,
+    /// The preset variant of its `config.json` ("table3" when absent).
+    variant: String,
 }
 
+/// The test errors the paper reports at the end of training (learn2mix, classical), with
+/// the factor from this toolkit's per-value MSE to the paper's unit and that unit's name.
+/// The authors' notebooks print these numbers; MNIST reconstruction sums the squared error
+/// over an image's 784 pixels.
+const PAPER_ERRORS: [(&str, f64, f64, f64, &str); 4] = [
+    ("mean-estimation", 1.07, 1.17, 1.0, "test MSE"),
+    ("wine-quality", 1.75, 2.03, 1.0, "test MSE"),
+    (
+        "california-housing",
+        0.77,
+        0.99,
+        1.0,
+        "test MSE, target in 100,000 $",
+    ),
+    (
+        "mnist-reconstruction",
+        9.31,
+        10.1,
+        784.0,
+        "summed squared error per image (MSE x 784)",
+    ),
+];
+
+/// The heading of the section [`paper_numbers`] writes; `--paper-numbers` replaces the
+/// page's section of that name (up to the next heading of its level) and nothing else.
+const PAPER_HEADING: &str = "## The paper's reported numbers";
+
+/// Where the reading of each row is kept (written by a person from the numbers, included
+/// verbatim below the table).
+const PAPER_NOTES: &str = "docs/results/paper-numbers-notes.md";
+
 /// Writes the page; returns what to tell the user.
+///
+/// With `--paper-numbers`, only the section "The paper's reported numbers" of an existing
+/// page is (re)written, from run directories of both variants (Table 3 and `--variant
+/// authors`) of the experiments in [`PAPER_ERRORS`]. Without it, the whole page is written;
+/// runs of the authors' variant then go to that section only.
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
     let mut out = root.join("docs/results.md");
     let mut dirs = Vec::new();
+    let mut only_paper = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
-            flag if flag.starts_with("--") => {
-                bail!("unknown flag {flag:?}; expected --out FILE and run directories")
-            }
+            "--paper-numbers" => only_paper = true,
+            flag if flag.starts_with("--") => bail!(
+                "unknown flag {flag:?}; expected --out FILE, --paper-numbers and run directories"
+            ),
             dir => dirs.push(PathBuf::from(dir)),
         }
     }
     if dirs.is_empty() {
-        bail!("usage: cargo xtask results [--out FILE] RUN_DIR...");
+        bail!("usage: cargo xtask results [--out FILE] [--paper-numbers] RUN_DIR...");
+    }
+    let notes = std::fs::read_to_string(root.join(PAPER_NOTES)).unwrap_or_default();
+    if only_paper {
+        let runs = dirs
+            .iter()
+            .map(|d| read_run(d))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let section = paper_numbers(&runs, &notes)?;
+        let page = std::fs::read_to_string(&out)
+            .with_context(|| format!("reading {} (write the page first)", out.display()))?;
+        let page = replace_section(&page, &section);
+        write_page(&out, &page)?;
+        return Ok(format!(
+            "wrote the section \"{}\" of {} ({} run directories)",
+            &PAPER_HEADING[3..],
+            out.display(),
+            runs.len()
+        ));
     }
     let plots_root = out
         .parent()
         .map(|p| p.join("results"))
         .unwrap_or_else(|| PathBuf::from("results"));
     let mut runs = Vec::new();
+    let mut authors = Vec::new();
     for dir in &dirs {
         let run = read_run(dir)?;
+        if run.variant != "table3" {
+            authors.push(run);
+            continue;
+        }
         let dest = plots_root.join(&run.summary.experiment);
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         for plot in PLOTS {
@@ -103,10 +166,16 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
         }
         runs.push(run);
     }
-    let page = page(&runs);
-    let tmp = out.with_extension("md.tmp");
-    std::fs::write(&tmp, page).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &out).with_context(|| format!("renaming to {}", out.display()))?;
+    let mut page = page(&runs);
+    if !authors.is_empty() {
+        authors.extend(runs.drain(..).filter(|r| {
+            PAPER_ERRORS
+                .iter()
+                .any(|(e, ..)| *e == r.summary.experiment)
+        }));
+        page.push_str(&paper_numbers(&authors, &notes)?);
+    }
+    write_page(&out, &page)?;
     Ok(format!(
         "wrote {} ({} experiments)",
         out.display(),
@@ -154,11 +223,148 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
             }
         }
     }
+    let config_path = dir.join("config.json");
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", config_path.display()))?;
+    let variant = config
+        .get("variant")
+        .and_then(|v| v.as_str())
+        .unwrap_or("table3")
+        .to_string();
     Ok(Run {
         summary,
         report,
         compute_seconds,
+        variant,
     })
+}
+
+fn write_page(out: &Path, page: &str) -> anyhow::Result<()> {
+    let tmp = out.with_extension("md.tmp");
+    std::fs::write(&tmp, page).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("renaming to {}", out.display()))
+}
+
+/// `page` with its section [`PAPER_HEADING`] replaced by `section` (appended when absent).
+fn replace_section(page: &str, section: &str) -> String {
+    let Some(start) = page.find(&format!("\n{PAPER_HEADING}\n")) else {
+        let mut p = page.trim_end().to_string();
+        p.push_str("\n\n");
+        p.push_str(section);
+        return p;
+    };
+    let body = start + 1 + PAPER_HEADING.len();
+    let end = page[body..]
+        .find("\n## ")
+        .map_or(page.len(), |i| body + i + 1);
+    format!("{}{}{}", &page[..start + 1], section, &page[end..])
+}
+
+/// The final test error of a strategy as (mean, 95% CI half-width) in the paper's unit.
+fn final_error(run: &Run, names: &[&str], scale: f64) -> Option<(String, f64, f64)> {
+    let s = run
+        .summary
+        .strategies
+        .iter()
+        .find(|s| names.contains(&s.strategy.as_str()))?;
+    Some((
+        s.strategy.clone(),
+        s.final_test.mean * scale,
+        s.final_test.ci95 * scale,
+    ))
+}
+
+/// The section comparing the paper's reported test errors with ours under both variants.
+fn paper_numbers(runs: &[Run], notes: &str) -> anyhow::Result<String> {
+    let mut p = String::new();
+    let _ = writeln!(
+        p,
+        "{PAPER_HEADING}\n\n\
+         The paper reports test errors at the end of training for four experiments. Beside them: \
+         ours with the authors' settings (`--variant authors`, the settings listed by \
+         `l2m reproduce --list --variant authors`) and with Table 3's, mean ± 95% CI over the \
+         seeds, in the paper's units. Under the authors' settings their \"classical\" baseline \
+         draws stratified batches (our strategy `stratified`). Each of our seeds has its own \
+         initialisation, perturbation and shuffles; the authors' iterations share one \
+         unseeded process. \"Inside\" says whether the paper's value lies in our 95% CI; \
+         \"order\" whether learn2mix ends below classical in both.\n"
+    );
+    let _ = writeln!(
+        p,
+        "| experiment | unit | paper: learn2mix / classical | authors' settings: learn2mix / classical | inside | order | Table 3: learn2mix / classical | inside | order |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut commands = Vec::new();
+    for (exp, l2m, classical, scale, unit) in PAPER_ERRORS {
+        let find = |variant: &str| {
+            runs.iter()
+                .find(|r| r.summary.experiment == exp && r.variant == variant)
+        };
+        let cell = |run: Option<&Run>| -> (String, String, String) {
+            let Some(run) = run else {
+                return ("not run".into(), "-".into(), "-".into());
+            };
+            let a = final_error(run, &["learn2mix"], scale);
+            let b = final_error(run, &["classical", "stratified"], scale);
+            match (a, b) {
+                (Some((_, ma, ca)), Some((_, mb, cb))) => {
+                    let inside = |v: f64, m: f64, c: f64| (v - m).abs() <= c;
+                    (
+                        format!(
+                            "{ma:.3} ± {ca:.3} / {mb:.3} ± {cb:.3} ({} seeds)",
+                            run.summary.seeds.len()
+                        ),
+                        format!(
+                            "{} / {}",
+                            if inside(l2m, ma, ca) { "yes" } else { "no" },
+                            if inside(classical, mb, cb) {
+                                "yes"
+                            } else {
+                                "no"
+                            }
+                        ),
+                        if ma < mb { "same" } else { "reversed" }.into(),
+                    )
+                }
+                _ => ("strategies missing".into(), "-".into(), "-".into()),
+            }
+        };
+        for variant in ["authors", "table3"] {
+            if let Some(r) = find(variant) {
+                commands.push(format!(
+                    "`l2m reproduce {exp}{} --seeds {}`",
+                    if variant == "authors" {
+                        " --variant authors"
+                    } else {
+                        ""
+                    },
+                    r.summary.seeds.len()
+                ));
+            }
+        }
+        let (a, ai, ao) = cell(find("authors"));
+        let (t, ti, to) = cell(find("table3"));
+        let _ = writeln!(
+            p,
+            "| {exp} | {unit} | {l2m} / {classical} | {a} | {ai} | {ao} | {t} | {ti} | {to} |"
+        );
+    }
+    let _ = writeln!(
+        p,
+        "\nCommands: {}, then `cargo xtask results --paper-numbers RUN_DIR...` with their run \
+         directories.\n",
+        if commands.is_empty() {
+            "none yet".to_string()
+        } else {
+            commands.join(", ")
+        }
+    );
+    if !notes.trim().is_empty() {
+        let _ = writeln!(p, "{}\n", notes.trim());
+    }
+    Ok(p)
 }
 
 fn duration(seconds: f64) -> String {
@@ -295,13 +501,28 @@ mod tests {
 
     /// A finished two-seed run directory with two strategies, as `l2m reproduce` leaves it.
     fn fake_run(dir: &Path, epochs: usize) {
+        fake_run_of(dir, epochs, "wine-quality", None, "classical");
+    }
+
+    fn fake_run_of(
+        dir: &Path,
+        epochs: usize,
+        experiment: &str,
+        variant: Option<&str>,
+        other: &str,
+    ) {
+        let config = match variant {
+            Some(v) => serde_json::json!({ "name": experiment, "variant": v }),
+            None => serde_json::json!({ "name": experiment }),
+        };
+        std::fs::write(dir.join("config.json"), config.to_string()).expect("config");
         let summary = serde_json::json!({
-            "experiment": "wine-quality", "metric": "MSE", "direction": "lower-is-better",
+            "experiment": experiment, "metric": "MSE", "direction": "lower-is-better",
             "epochs": 3, "seeds": [0, 1], "reference": "learn2mix",
             "strategies": [
                 {"strategy": "learn2mix", "final_test": {"n": 2, "mean": 1.5, "std": 0.1, "ci95": 0.9},
                  "final_minus_reference": null, "epochs_to_target": 2},
-                {"strategy": "classical", "final_test": {"n": 2, "mean": 1.75, "std": 0.1, "ci95": 0.9},
+                {"strategy": other, "final_test": {"n": 2, "mean": 1.75, "std": 0.1, "ci95": 0.9},
                  "final_minus_reference": {"n": 2, "mean": 0.25, "std": 0.01, "ci95": 0.125},
                  "epochs_to_target": null}
             ]
@@ -316,7 +537,7 @@ mod tests {
             std::fs::write(dir.join(plot), b"png").expect("plot");
         }
         for seed in 0..2 {
-            for s in ["learn2mix", "classical"] {
+            for s in ["learn2mix", other] {
                 let d = dir.join(format!("seed-{seed}/{s}"));
                 std::fs::create_dir_all(&d).expect("dir");
                 let line = r#"{"train_seconds": 1.5, "eval_seconds": 0.5}"#;
@@ -365,5 +586,59 @@ mod tests {
         fake_run(tmp.path(), 2);
         let e = read_run(tmp.path()).err().expect("unfinished");
         assert!(format!("{e:#}").contains("holds 2 of 3 epochs"), "{e:#}");
+    }
+
+    #[test]
+    fn the_paper_s_numbers_section_uses_both_variants_and_only_replaces_itself() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mk = |name: &str, exp: &str, variant: Option<&str>, other: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir_all(&d).expect("dir");
+            fake_run_of(&d, 3, exp, variant, other);
+            d.display().to_string()
+        };
+        let t3 = mk("t3", "wine-quality", None, "classical");
+        let au = mk("au", "wine-quality", Some("authors"), "stratified");
+        let rec = mk("rec", "mnist-reconstruction", Some("authors"), "stratified");
+        let out = tmp.path().join("results.md");
+        std::fs::write(
+            &out,
+            "# Results\n\nintro\n\n## The paper's reported numbers\n\nold\n\n## later\n\nkept\n",
+        )
+        .expect("page");
+        let args = |dirs: &[&String]| {
+            let mut a = vec![
+                "--out".to_string(),
+                out.display().to_string(),
+                "--paper-numbers".to_string(),
+            ];
+            a.extend(dirs.iter().map(|d| d.to_string()));
+            a
+        };
+        run(tmp.path(), &args(&[&t3, &au, &rec])).expect("section");
+        let page = std::fs::read_to_string(&out).expect("page");
+        assert!(page.starts_with("# Results\n\nintro\n\n## The paper's reported numbers\n"));
+        assert!(!page.contains("\nold\n"), "{page}");
+        assert!(page.ends_with("## later\n\nkept\n"), "{page}");
+        // Wine: 1.5 ± 0.9 vs 1.75 ± 0.9; the paper's 1.75 lies inside, 2.03 too.
+        assert!(page.contains("| wine-quality | test MSE | 1.75 / 2.03 | 1.500 ± 0.900 / 1.750 ± 0.900 (2 seeds) | yes / yes | same | 1.500 ± 0.900 / 1.750 ± 0.900 (2 seeds) | yes / yes | same |"), "{page}");
+        // MNIST reconstruction in summed squared error per image: x 784.
+        assert!(
+            page.contains(
+                "| 1176.000 ± 705.600 / 1372.000 ± 705.600 (2 seeds) | no / no | same | not run |"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("`l2m reproduce wine-quality --variant authors --seeds 2`"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| mean-estimation | test MSE | 1.07 / 1.17 | not run |"),
+            "{page}"
+        );
+        // Run again: the same page.
+        run(tmp.path(), &args(&[&t3, &au, &rec])).expect("again");
+        assert_eq!(std::fs::read_to_string(&out).expect("page"), page);
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use l2m_engine::{ExperimentConfig, StrategySpec};
+use l2m_engine::{ExperimentConfig, StrategySpec, Variant};
 use l2m_models::DeviceKind;
 
 /// Train neural networks with learn2mix and compare it with the alternatives.
@@ -46,6 +46,10 @@ pub struct CompareArgs {
     /// Built-in experiment to run (see `l2m list`).
     #[arg(long, short = 'e', default_value = "mean-estimation")]
     pub experiment: String,
+    /// Whose settings: table3 (the paper's Table 3) or authors (the authors' code, where it
+    /// differs; `l2m reproduce --list --variant authors` lists the differences).
+    #[arg(long, default_value = "table3", value_parser = parse_variant)]
+    pub variant: Variant,
     /// Settings to override.
     #[command(flatten)]
     pub overrides: Overrides,
@@ -57,9 +61,14 @@ pub struct ReproduceArgs {
     /// The experiment (see `--list`).
     #[arg(required_unless_present = "list")]
     pub experiment: Option<String>,
-    /// List the experiments and exit.
+    /// List the experiments and exit (with `--variant authors`: every setting in which the
+    /// authors' code differs from Table 3).
     #[arg(long)]
     pub list: bool,
+    /// Whose settings: table3 (the paper's Table 3) or authors (the authors' code, where it
+    /// differs).
+    #[arg(long, default_value = "table3", value_parser = parse_variant)]
+    pub variant: Variant,
     /// Print the experiment's configuration as TOML (a file `l2m run` accepts) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -139,6 +148,10 @@ pub struct DataArgs {
     pub seed: u64,
 }
 
+fn parse_variant(s: &str) -> Result<Variant, String> {
+    s.parse::<Variant>().map_err(|e| e.to_string())
+}
+
 fn positive_f64(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -158,7 +171,7 @@ fn unit_interval(s: &str) -> Result<f64, String> {
 impl CompareArgs {
     /// The experiment preset with these flags applied, validated.
     pub fn resolve(&self) -> anyhow::Result<ExperimentConfig> {
-        let cfg = l2m_engine::preset(&self.experiment)
+        let cfg = l2m_engine::preset_variant(&self.experiment, self.variant)
             .map_err(|e| anyhow::anyhow!("--experiment: {e}"))?;
         self.overrides.apply(cfg)
     }

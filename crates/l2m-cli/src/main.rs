@@ -94,10 +94,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn reproduce(args: args::ReproduceArgs) -> anyhow::Result<()> {
     if args.list {
-        return list();
+        return match args.variant {
+            l2m_engine::Variant::Table3 => list(),
+            variant => list_differences(variant),
+        };
     }
     let name = args.experiment.as_deref().unwrap_or_default();
-    let cfg = l2m_engine::preset(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = l2m_engine::preset_variant(name, args.variant).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cfg = args.overrides.apply(cfg)?;
     if args.print_config {
         let text = toml::to_string_pretty(&cfg).context("serialising the configuration")?;
@@ -202,6 +205,26 @@ fn list() -> anyhow::Result<()> {
         ]);
     }
     writeln!(std::io::stdout().lock(), "{table}")?;
+    Ok(())
+}
+
+/// Every setting in which `variant` differs from Table 3, per experiment, then what the
+/// variant does not copy.
+fn list_differences(variant: l2m_engine::Variant) -> anyhow::Result<()> {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["experiment", "setting", "Table 3", variant.name()]);
+    for name in l2m_engine::PRESETS {
+        for d in l2m_engine::variant::differences(name)? {
+            table.add_row([name.to_string(), d.setting, d.table3, d.authors]);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{table}")?;
+    writeln!(out, "\nNot copied from the authors' code:")?;
+    for c in l2m_engine::variant::AUTHORS_CAVEATS {
+        writeln!(out, "- {c}")?;
+    }
     Ok(())
 }
 

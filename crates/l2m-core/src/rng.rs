@@ -23,6 +23,8 @@ pub enum RngStream {
     Training = 5,
     /// Oversampling and other data-level baselines.
     Resampling = 6,
+    /// Noise added to the initial parameters (the authors' reconstruction runs).
+    Perturbation = 7,
 }
 
 /// A ChaCha8 generator for `seed` on the given stream: the same `(seed, stream)` gives the

@@ -14,13 +14,22 @@ use l2m_models::{
     ResNet18Config, TransformerConfig,
 };
 
+use crate::variant::Variant;
 use crate::{EngineError, Result, StrategySpec, Task};
 
-/// The optimiser: Adam (the paper's choice for every experiment).
+/// The optimiser: Adam (the paper's choice for every experiment), or AdamW when
+/// `weight_decay` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerConfig {
     /// Learning rate.
     pub lr: f64,
+    /// Decoupled weight decay (AdamW); 0, the default, is Adam.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Where the training and test sets come from.
@@ -132,6 +141,14 @@ pub struct ExperimentConfig {
     /// At most this many samples per class in each split (quick runs); `None`: all.
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Standard deviation of Gaussian noise added to every initial parameter (seeded per
+    /// seed, shared by the strategies), as the authors' reconstruction runs do; `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_noise: Option<f64>,
+    /// Whose settings a preset follows: the paper's Table 3 (the default) or the authors'
+    /// code (see [`crate::variant`]).
+    #[serde(default, skip_serializing_if = "Variant::is_table3")]
+    pub variant: Variant,
 }
 
 /// Names of the built-in presets: the paper's 12 experiments.
@@ -358,7 +375,10 @@ pub fn preset(name: &str) -> Result<ExperimentConfig> {
         dataset: r.dataset,
         model: r.model,
         task: r.task,
-        optimizer: OptimizerConfig { lr: r.lr },
+        optimizer: OptimizerConfig {
+            lr: r.lr,
+            weight_decay: 0.0,
+        },
         batch_size: r.batch,
         eval_batch_size: if r.batch > 1000 {
             r.batch
@@ -374,6 +394,8 @@ pub fn preset(name: &str) -> Result<ExperimentConfig> {
         device: DeviceKind::Cpu,
         data_dir: default_data_dir(),
         limit: None,
+        init_noise: None,
+        variant: Variant::Table3,
     })
 }
 
@@ -434,6 +456,19 @@ impl ExperimentConfig {
             return bad(format!(
                 "optimizer.lr must be a positive number, got {}",
                 self.optimizer.lr
+            ));
+        }
+        if !(self.optimizer.weight_decay.is_finite() && self.optimizer.weight_decay >= 0.0) {
+            return bad(format!(
+                "optimizer.weight_decay must be a non-negative number, got {}",
+                self.optimizer.weight_decay
+            ));
+        }
+        if let Some(std) = self.init_noise
+            && !(std.is_finite() && std >= 0.0)
+        {
+            return bad(format!(
+                "init_noise must be a non-negative standard deviation, got {std}"
             ));
         }
         if self.batch_size == 0 {

@@ -33,6 +33,7 @@ pub mod report;
 mod strategy;
 mod task;
 mod train;
+pub mod variant;
 
 pub use atomic::write_atomic;
 pub use compare::{Comparison, Observer, SilentObserver, StrategySummary, run_experiment};
@@ -42,6 +43,7 @@ pub use record::{EpochRecord, RunDir, RunInfo};
 pub use strategy::{STRATEGY_NAMES, StrategySpec};
 pub use task::Task;
 pub use train::{TrainOutcome, finished_run, train_one};
+pub use variant::{Variant, preset_variant};
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,9 @@ pub struct AdamConfig {
     pub beta2: f64,
     /// Added to the root of the second moment.
     pub eps: f64,
+    /// Decoupled weight decay (AdamW, Loshchilov & Hutter): each step first scales the
+    /// parameters by `1 - lr * weight_decay`. 0 is plain Adam.
+    pub weight_decay: f64,
 }
 
 impl AdamConfig {
@@ -38,6 +41,16 @@ impl AdamConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// These settings with decoupled weight decay `weight_decay` (AdamW; PyTorch's
+    /// `torch.optim.AdamW` default is 0.01).
+    pub fn with_weight_decay(self, weight_decay: f64) -> Self {
+        Self {
+            weight_decay,
+            ..self
         }
     }
 }
@@ -98,7 +111,10 @@ impl Adam {
             beta1,
             beta2,
             eps,
+            weight_decay,
         } = self.cfg;
+        // `None` keeps plain Adam's arithmetic exactly (no multiplication by 1).
+        let decay = (weight_decay != 0.0).then_some(1f64 - lr * weight_decay);
         let t = i32::try_from(self.steps).unwrap_or(i32::MAX);
         let scale_m = 1f64 / (1f64 - beta1.powi(t));
         let scale_v = 1f64 / (1f64 - beta2.powi(t));
@@ -130,6 +146,7 @@ impl Adam {
                         scale_v,
                         eps,
                         lr,
+                        decay,
                     },
                 )?;
                 continue;
@@ -139,7 +156,11 @@ impl Adam {
             let m_hat = (&next_m * scale_m)?;
             let v_hat = (&next_v * scale_v)?;
             let adjusted = (m_hat / (v_hat.sqrt()? + eps)?)?;
-            let next_theta = (s.var.as_tensor() - (adjusted * lr)?)?;
+            let theta = match decay {
+                Some(d) => (s.var.as_tensor() * d)?,
+                None => s.var.as_tensor().clone(),
+            };
+            let next_theta = (theta - (adjusted * lr)?)?;
             s.m.set(&next_m)?;
             s.v.set(&next_v)?;
             s.var.set(&next_theta)?;
@@ -253,12 +274,14 @@ impl InplaceOp2 for Moment {
     }
 }
 
-/// `theta <- theta - lr * m_hat / (sqrt(v_hat) + eps)`, rounded as the tensor path rounds.
+/// `theta <- theta * decay - lr * m_hat / (sqrt(v_hat) + eps)` (no `decay` factor for plain
+/// Adam), rounded as the tensor path rounds.
 struct Update {
     scale_m: f64,
     scale_v: f64,
     eps: f64,
     lr: f64,
+    decay: Option<f64>,
 }
 
 impl InplaceOp3 for Update {
@@ -282,11 +305,15 @@ impl InplaceOp3 for Update {
         }
         let (sm, sv) = (self.scale_m as f32, self.scale_v as f32);
         let (eps, lr) = (self.eps as f32, self.lr as f32);
+        let decay = self.decay.map(|d| d as f32);
         let update = |(t, (m, v)): (&mut [f32], (&[f32], &[f32]))| {
             for (t, (&m, &v)) in t.iter_mut().zip(m.iter().zip(v)) {
                 let m_hat = m * sm + 0.0;
                 let v_hat = v * sv + 0.0;
                 let adjusted = m_hat / (v_hat.sqrt() * 1.0 + eps);
+                if let Some(d) = decay {
+                    *t = *t * d + 0.0;
+                }
                 *t -= adjusted * lr + 0.0;
             }
         };
@@ -323,23 +350,28 @@ mod tests {
     }
 
     #[test]
-    fn matches_candle_adamw_without_decay_bit_for_bit() {
+    fn matches_candle_adamw_bit_for_bit() {
         for in_place in [true, false] {
-            matches_candle_adamw(in_place);
+            for weight_decay in [0.0, 0.01, 0.3] {
+                matches_candle_adamw(in_place, weight_decay);
+            }
         }
     }
 
-    fn matches_candle_adamw(in_place: bool) {
+    fn matches_candle_adamw(in_place: bool, weight_decay: f64) {
         let (w1, x) = problem();
         let w2 = Var::from_tensor(&w1.as_tensor().copy().expect("copy")).expect("var");
-        let mut ours =
-            Adam::new(vec![("w".into(), w1.clone())], AdamConfig::with_lr(0.01)).expect("adam");
+        let mut ours = Adam::new(
+            vec![("w".into(), w1.clone())],
+            AdamConfig::with_lr(0.01).with_weight_decay(weight_decay),
+        )
+        .expect("adam");
         ours.in_place = in_place;
         let mut theirs = candle_nn::AdamW::new(
             vec![w2.clone()],
             candle_nn::ParamsAdamW {
                 lr: 0.01,
-                weight_decay: 0.0,
+                weight_decay,
                 ..Default::default()
             },
         )
@@ -350,7 +382,7 @@ mod tests {
         }
         let a: Vec<f32> = w1.flatten_all().and_then(|t| t.to_vec1()).expect("a");
         let b: Vec<f32> = w2.flatten_all().and_then(|t| t.to_vec1()).expect("b");
-        assert_eq!(a, b);
+        assert_eq!(a, b, "in place {in_place}, weight decay {weight_decay}");
         assert_eq!(ours.steps(), 20);
     }
 

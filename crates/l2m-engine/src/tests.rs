@@ -610,3 +610,34 @@ fn the_thread_count_changes_no_number() {
     let (one, three) = (on(1), on(3));
     assert_eq!(without_time(one.records), without_time(three.records));
 }
+
+#[test]
+fn init_noise_and_weight_decay_change_the_run_and_are_shared_by_the_strategies() {
+    let plain = small(2);
+    let mut noisy = small(2);
+    noisy.init_noise = Some(0.05);
+    let (a, b) = (run(&plain, "learn2mix", 7), run(&noisy, "learn2mix", 7));
+    assert_ne!(a.info.init_checksum, b.info.init_checksum);
+    // Every strategy of a seed starts from the same perturbed weights, and the
+    // perturbation depends on the seed.
+    assert_eq!(
+        b.info.init_checksum,
+        run(&noisy, "classical", 7).info.init_checksum
+    );
+    assert_ne!(
+        run(&noisy, "learn2mix", 8).info.init_checksum,
+        run(&plain, "learn2mix", 8).info.init_checksum
+    );
+    // The sum of squares grows by about n * 0.05^2 (n = 10*64 + 64 + 64 + 1 parameters).
+    let n = (10 * 64 + 64 + 64 + 1) as f64;
+    let grew = b.info.init_checksum.1 - a.info.init_checksum.1;
+    assert!((grew - n * 0.0025).abs() < 0.4 * n * 0.0025, "{grew}");
+    let mut decayed = small(2);
+    decayed.optimizer.weight_decay = 0.5;
+    let c = run(&decayed, "learn2mix", 7);
+    assert_eq!(c.info.init_checksum, a.info.init_checksum);
+    assert_ne!(
+        without_time(c.records),
+        without_time(run(&plain, "learn2mix", 7).records)
+    );
+}

@@ -13,7 +13,8 @@ use l2m_core::{
 };
 use l2m_data::ClassDataset;
 use l2m_models::{
-    BoxedModel, ModelConfig, parameter_checksum, parameter_count, seeded_var_builder, select_device,
+    BoxedModel, ModelConfig, parameter_checksum, parameter_count, perturb_parameters,
+    seeded_var_builder, select_device,
 };
 
 use crate::checkpoint::{self, CheckpointState};
@@ -73,6 +74,9 @@ fn fresh(
         device,
     );
     let model = model.build(vb, seed)?;
+    if let Some(std) = cfg.init_noise {
+        perturb_parameters(&varmap, std, &mut seeded_rng(seed, RngStream::Perturbation))?;
+    }
     let params: Vec<_> = {
         let vars = varmap
             .data()
@@ -86,7 +90,10 @@ fn fresh(
         named.sort_by(|a, b| a.0.cmp(&b.0));
         named
     };
-    let opt = Adam::new(params, AdamConfig::with_lr(cfg.optimizer.lr))?;
+    let opt = Adam::new(
+        params,
+        AdamConfig::with_lr(cfg.optimizer.lr).with_weight_decay(cfg.optimizer.weight_decay),
+    )?;
     Ok(Trainable { varmap, model, opt })
 }
 

@@ -41,16 +41,7 @@ fn sample(init: Init, shape: &Shape, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let uniform = |lo: f64, up: f64, rng: &mut ChaCha8Rng| -> Vec<f32> {
         (0..n).map(|_| rng.random_range(lo..up) as f32).collect()
     };
-    let normal = |mean: f64, std: f64, rng: &mut ChaCha8Rng| -> Vec<f32> {
-        // Box-Muller on two open-interval uniforms: no extra dependency, exact in law.
-        (0..n)
-            .map(|_| {
-                let u1: f64 = 1.0 - rng.random::<f64>();
-                let u2: f64 = rng.random::<f64>();
-                (mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-            })
-            .collect()
-    };
+    let normal = |mean: f64, std: f64, rng: &mut ChaCha8Rng| gaussian(n, mean, std, rng);
     match init {
         Init::Const(v) => vec![v as f32; n],
         Init::Uniform { lo, up } if lo < up => uniform(lo, up, rng),
@@ -74,6 +65,49 @@ fn sample(init: Init, shape: &Shape, rng: &mut ChaCha8Rng) -> Vec<f32> {
             }
         }
     }
+}
+
+/// `n` draws from N(`mean`, `std`^2): Box-Muller on two open-interval uniforms (no extra
+/// dependency, exact in law).
+fn gaussian(n: usize, mean: f64, std: f64, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u1: f64 = 1.0 - rng.random::<f64>();
+            let u2: f64 = rng.random::<f64>();
+            (mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect()
+}
+
+/// Adds Gaussian noise N(0, `std`^2) to every trainable parameter of `varmap` (buffers
+/// such as batch-norm statistics are left alone), drawn from `rng` in name order: the same
+/// parameters, `std` and generator give the same result on every device.
+///
+/// The authors' reconstruction runs start from one initialisation perturbed this way.
+pub fn perturb_parameters(
+    varmap: &VarMap,
+    std: f64,
+    rng: &mut ChaCha8Rng,
+) -> candle_core::Result<()> {
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("parameter map lock poisoned".into()))?;
+    let mut names: Vec<&String> = vars
+        .keys()
+        .filter(|n| crate::layers::is_parameter(n))
+        .collect();
+    names.sort();
+    for name in names {
+        let var = &vars[name];
+        if !var.dtype().is_float() {
+            continue;
+        }
+        let noise = gaussian(var.elem_count(), 0.0, std, rng);
+        let noise = Tensor::from_vec(noise, var.shape(), var.device())?.to_dtype(var.dtype())?;
+        var.set(&(var.as_tensor() + noise)?)?;
+    }
+    Ok(())
 }
 
 impl SimpleBackend for SeededInit {

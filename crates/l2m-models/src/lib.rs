@@ -41,7 +41,7 @@ pub use device::{DeviceKind, select_device};
 pub use dropout::SeededDropout;
 pub use error::{ModelError, Result};
 pub use fc::{Fc, FcConfig};
-pub use init::{parameter_checksum, seeded_var_builder};
+pub use init::{parameter_checksum, perturb_parameters, seeded_var_builder};
 pub use lenet::{LeNet5, LeNet5Config, LeNetCifar, LeNetCifarConfig};
 pub use linear::Linear;
 pub use resnet::{ResNet18, ResNet18Config};
