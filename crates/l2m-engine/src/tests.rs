@@ -641,3 +641,115 @@ fn init_noise_and_weight_decay_change_the_run_and_are_shared_by_the_strategies()
         without_time(run(&plain, "learn2mix", 7).records)
     );
 }
+
+/// FNV-1a over the bits of every number of the records (times excluded): equal
+/// fingerprints mean equal curves, alphas and per-class values, bit for bit.
+fn fingerprint(records: &[EpochRecord]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |v: f64| {
+        for b in v.to_bits().to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for r in records {
+        eat(r.train_loss);
+        eat(r.test_loss);
+        eat(r.test_metric);
+        for v in r
+            .train_loss_per_class
+            .iter()
+            .chain(&r.test_loss_per_class)
+            .chain(&r.test_metric_per_class)
+            .chain(&r.alpha)
+        {
+            eat(*v);
+        }
+        for &c in &r.train_samples_per_class {
+            eat(c as f64);
+        }
+    }
+    h
+}
+
+/// The curves of every strategy, fixed when the strategies were first written: a
+/// refactoring of the loop or of a strategy must leave them bit for bit as they are on
+/// this CPU. `L2M_BLESS=1` records missing entries (never changes existing ones).
+#[test]
+fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/golden_curves.txt");
+    let known: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut seen = Vec::new();
+    // Regression: the small Mean Estimation set, Table 3's and the authors' settings.
+    let cfg = small(3);
+    let data = load(&cfg, 7);
+    let mut authors = small(3);
+    authors.strategies = crate::preset_variant("mean-estimation", crate::Variant::Authors)
+        .expect("variant")
+        .strategies;
+    authors.set_gamma(0.5);
+    authors.init_noise = Some(0.05);
+    authors.optimizer.weight_decay = 0.01;
+    for (tag, cfg, names) in [
+        (
+            "mean",
+            &cfg,
+            &["learn2mix", "classical", "stratified", "importance"][..],
+        ),
+        ("mean-authors", &authors, &[][..]),
+    ] {
+        let specs: Vec<StrategySpec> = if names.is_empty() {
+            cfg.strategies.clone()
+        } else {
+            names
+                .iter()
+                .map(|n| StrategySpec::parse(n, 0.5).expect("strategy"))
+                .collect()
+        };
+        for spec in specs {
+            let o = train_one(cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+            seen.push((format!("{tag}/{}", spec.name()), fingerprint(&o.records)));
+        }
+    }
+    // Classification: tiny images on LeNet-CIFAR (dropout), every strategy.
+    let mut img = preset("cifar10").expect("preset");
+    img.batch_size = 20;
+    img.eval_batch_size = 40;
+    img.epochs = 3;
+    img.optimizer.lr = 1e-3;
+    img.set_gamma(0.5);
+    let data = tiny_images(3);
+    for name in STRATEGY_NAMES {
+        let spec = StrategySpec::parse(name, 0.5).expect("strategy");
+        let o = train_one(&img, &spec, &data, 3, None, &mut SilentObserver).expect("train");
+        seen.push((format!("images/{name}"), fingerprint(&o.records)));
+    }
+    let mut missing = Vec::new();
+    for (key, fp) in &seen {
+        let fp = format!("{fp:016x}");
+        match known.get(key) {
+            Some(k) => assert_eq!(k, &fp, "{key}: the curves changed"),
+            None => missing.push(format!("{key} {fp}")),
+        }
+    }
+    if !missing.is_empty() {
+        if std::env::var_os("L2M_BLESS").is_some() {
+            let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+            for m in &missing {
+                text.push_str(m);
+                text.push('\n');
+            }
+            std::fs::write(&path, text).expect("write golden curves");
+        } else {
+            panic!(
+                "no fingerprint for {missing:?} in {}: record them with L2M_BLESS=1",
+                path.display()
+            );
+        }
+    }
+}
