@@ -65,6 +65,16 @@ pub enum CoreError {
         /// Number of classes.
         classes: usize,
     },
+    /// A parameter of a mixing rule or schedule outside its range.
+    #[error("{name} must be {expected}, got {value}")]
+    InvalidParameter {
+        /// The parameter (`eta`, `temperature`, `floor`, `ema`, `update_every`, ...).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// What is expected, e.g. "in (0, 1]".
+        expected: &'static str,
+    },
     /// Testbed constants that do not define a strongly convex problem.
     #[error("invalid testbed: {0}")]
     InvalidTestbed(String),

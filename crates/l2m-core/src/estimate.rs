@@ -119,6 +119,11 @@ impl ClassLossAccumulator {
         Ok(())
     }
 
+    /// The running per-class sums and counts.
+    pub fn parts(&self) -> (&[f64], &[u64]) {
+        (&self.sums, &self.counts)
+    }
+
     /// The current class-wise means.
     pub fn estimate(&self) -> ClassLossEstimate {
         let losses = self

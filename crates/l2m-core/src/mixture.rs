@@ -39,6 +39,14 @@ impl Mixture {
         Ok(Self::renormalised(alpha, sum))
     }
 
+    /// Validates `alpha` as [`Mixture::new`] does but keeps its values bit for bit (no
+    /// renormalisation): for proportions saved by a checkpoint, so that a resumed run
+    /// continues from exactly the numbers it stopped at.
+    pub fn restored(alpha: Vec<f64>) -> Result<Self> {
+        Self::new(alpha.clone())?;
+        Ok(Self { alpha })
+    }
+
     fn renormalised(mut alpha: Vec<f64>, sum: f64) -> Self {
         alpha.iter_mut().for_each(|a| *a /= sum);
         Self { alpha }
