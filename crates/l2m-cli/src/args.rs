@@ -109,10 +109,30 @@ pub struct Overrides {
     /// Training batch size.
     #[arg(long, short = 'b', value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
-    /// Comma-separated strategies: learn2mix, classical, stratified, focal, smote,
-    /// importance, curriculum (default: those the paper compares for the experiment).
+    /// Comma-separated strategies: learn2mix, classical, stratified, balanced, focal,
+    /// smote, importance, curriculum, group-dro (default: those the paper compares for the
+    /// experiment).
     #[arg(long, value_delimiter = ',')]
     pub strategies: Option<Vec<String>>,
+    /// learn2mix's rule: learn2mix (the paper), eg (exponentiated gradient) or tempered.
+    #[arg(long, value_parser = ["learn2mix", "eg", "tempered"])]
+    pub rule: Option<String>,
+    /// Step size of exponentiated gradient: learn2mix with --rule eg, and group-dro.
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub eta: Option<f64>,
+    /// Temperature of learn2mix's tempered rule (target proportional to L^(1/T)).
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub temperature: Option<f64>,
+    /// Mix learn2mix's proportions with uniform by this weight after every update, in [0, 1).
+    #[arg(long, value_parser = zero_to_one, allow_negative_numbers = true)]
+    pub floor: Option<f64>,
+    /// Exponential moving average of learn2mix's class-wise losses (weight on the past,
+    /// in [0, 1)).
+    #[arg(long, value_parser = zero_to_one, allow_negative_numbers = true)]
+    pub ema: Option<f64>,
+    /// Update learn2mix's proportions every STEPS optimiser steps instead of every epoch.
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub update_every: Option<u64>,
     /// Folder the datasets are read from (default: data, filled by `cargo xtask fetch-data`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -150,6 +170,14 @@ pub struct DataArgs {
 
 fn parse_variant(s: &str) -> Result<Variant, String> {
     s.parse::<Variant>().map_err(|e| e.to_string())
+}
+
+fn zero_to_one(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("expected a number in [0, 1), got {v}")),
+        Err(e) => Err(format!("expected a number in [0, 1): {e}")),
+    }
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -204,6 +232,7 @@ impl Overrides {
                 .map_err(|e| anyhow::anyhow!("--strategies: {e}"))?;
         }
         cfg.set_gamma(gamma);
+        self.apply_strategy_options(&mut cfg)?;
         if let Some(d) = self.device {
             cfg.device = d;
         }
@@ -215,6 +244,63 @@ impl Overrides {
         }
         cfg.validate()?;
         Ok(cfg)
+    }
+}
+
+impl Overrides {
+    /// The strategy options given as flags, as (flag, option, value).
+    fn strategy_options(&self) -> Vec<(&'static str, &'static str, serde_json::Value)> {
+        let mut v = Vec::new();
+        if let Some(r) = &self.rule {
+            v.push(("--rule", "rule", serde_json::json!(r)));
+        }
+        if let Some(x) = self.eta {
+            v.push(("--eta", "eta", serde_json::json!(x)));
+        }
+        if let Some(x) = self.temperature {
+            v.push(("--temperature", "temperature", serde_json::json!(x)));
+        }
+        if let Some(x) = self.floor {
+            v.push(("--floor", "floor", serde_json::json!(x)));
+        }
+        if let Some(x) = self.ema {
+            v.push(("--ema", "ema", serde_json::json!(x)));
+        }
+        if let Some(x) = self.update_every {
+            v.push(("--update-every", "update_every", serde_json::json!(x)));
+        }
+        v
+    }
+
+    /// Applies each strategy option flag to every configured strategy that has that option
+    /// (`--eta` reaches learn2mix with the EG rule and group-dro alike). The rule goes
+    /// first, so that `--eta` finds learn2mix's EG rule; a flag no strategy takes is an
+    /// error naming it.
+    fn apply_strategy_options(&self, cfg: &mut ExperimentConfig) -> anyhow::Result<()> {
+        for (flag, key, value) in self.strategy_options() {
+            let mut taken = false;
+            let mut reasons = Vec::new();
+            for s in &mut cfg.strategies {
+                match s.set_option(key, value.clone()) {
+                    Ok(()) => taken = true,
+                    // The strategy has the option but refuses the value.
+                    Err(e) if s.has_option(key) => anyhow::bail!("{flag}: {e}"),
+                    Err(e) => reasons.push(e.to_string()),
+                }
+            }
+            if !taken {
+                anyhow::bail!(
+                    "{flag}: none of the strategies {} takes it ({})",
+                    cfg.strategies
+                        .iter()
+                        .map(|s| s.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    reasons.join("; ")
+                );
+            }
+        }
+        Ok(())
     }
 }
 

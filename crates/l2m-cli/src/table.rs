@@ -69,13 +69,17 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
             s.epochs_to_target
                 .map_or("-".to_string(), |e| e.to_string()),
         ));
-        row.push(Cell::new(
-            s.final_alpha
-                .iter()
+        let join = |v: &[f64]| {
+            v.iter()
                 .map(|a| format!("{a:.3}"))
                 .collect::<Vec<_>>()
-                .join(" "),
-        ));
+                .join(" ")
+        };
+        row.push(Cell::new(match &s.final_loss_weights {
+            // Group DRO draws classical batches; its loss weights are what it moves.
+            Some(w) => format!("loss weights {}", join(w)),
+            None => join(&s.final_alpha),
+        }));
         row.push(Cell::new(format!("{:.4}", s.train_seconds_per_epoch)));
         table.add_row(row);
     }

@@ -109,10 +109,10 @@ impl Schedule {
         self.cadence
     }
 
-    /// Whether recording one more step will update the proportions (so a loop that keeps
-    /// losses on an accelerator knows when it must read them).
-    pub fn update_due_after_next_step(&self) -> bool {
-        matches!(self.cadence, Cadence::Steps(s) if self.state.since + 1 >= s)
+    /// Whether recording `pending` more steps will update the proportions (so a loop that
+    /// keeps losses on an accelerator knows when it must read them).
+    pub fn update_due(&self, pending: usize) -> bool {
+        matches!(self.cadence, Cadence::Steps(s) if self.state.since + pending >= s)
     }
 
     /// Records one step's per-class loss sums and sample counts; `true` when the

@@ -5,8 +5,9 @@
 //!    statistics included) and Adam's moments (`adam.m.<name>`, `adam.v.<name>`);
 //! 2. the records up to that epoch and `run.json`;
 //! 3. `checkpoint.json`: the epoch, the tensor file's name, the optimiser's step count,
-//!    the batch policy's state (proportions, sampler permutations, cursors and random
-//!    generator), the importance sampler's generator and the dropout counters.
+//!    the strategy's own state (for learn2mix the proportions, the samplers' permutations,
+//!    cursors and random generator; for importance sampling its generator; ...) and the
+//!    dropout counters.
 //!
 //! Each file is written atomically (temporary file, rename) and `checkpoint.json` is
 //! written last: it is the commit point. Files are fsynced before their rename when the
@@ -27,14 +28,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::optim::Adam;
 use crate::record::write_json_with;
-use crate::strategy::PolicyState;
 use crate::{EngineError, Result};
 
 /// The name of the commit file.
 pub(crate) const STATE_FILE: &str = "checkpoint.json";
 
-/// The version of the checkpoint format this build writes and reads.
-const FORMAT: u32 = 1;
+/// The version of the checkpoint format this build writes. Format 1 (a batch policy's
+/// state and an importance generator beside it) is still read.
+const FORMAT: u32 = 2;
 
 /// `checkpoint.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,9 +48,14 @@ pub(crate) struct CheckpointState {
     pub tensors: String,
     /// Optimiser steps taken.
     pub optimizer_steps: u64,
-    /// The batch policy's state after the epoch.
-    pub policy: PolicyState,
-    /// The importance sampler's generator, for that strategy.
+    /// The strategy's state after the epoch (see [`crate::strategy::Strategy::save`]).
+    #[serde(default)]
+    pub strategy: serde_json::Value,
+    /// Format 1: the batch policy's state (now part of `strategy`).
+    #[serde(default, skip_serializing)]
+    pub policy: Option<serde_json::Value>,
+    /// Format 1: the importance sampler's generator (now part of `strategy`).
+    #[serde(default, skip_serializing)]
     pub importance_rng: Option<RngState>,
     /// Masks drawn by each dropout layer.
     pub model_rng: Vec<u64>,
@@ -121,12 +127,32 @@ pub(crate) fn load_state(dir: &Path) -> Result<Option<CheckpointState>> {
             path: path.clone(),
             source,
         })?;
-    if state.format != FORMAT {
-        return Err(EngineError::Checkpoint(format!(
-            "{}: format {} (this build reads format {FORMAT})",
-            path.display(),
-            state.format
-        )));
+    let mut state = state;
+    match state.format {
+        FORMAT => {}
+        1 => {
+            // Format 1 kept the batch policy's state and the importance generator apart.
+            let mut policy = state.policy.take().ok_or_else(|| {
+                EngineError::Checkpoint(format!("{}: format 1 without a policy", path.display()))
+            })?;
+            if let (Some(rng), Some(map)) = (state.importance_rng.take(), policy.as_object_mut()) {
+                map.insert(
+                    "rng".into(),
+                    serde_json::to_value(rng).map_err(|source| EngineError::Json {
+                        path: path.clone(),
+                        source,
+                    })?,
+                );
+            }
+            state.strategy = policy;
+            state.format = FORMAT;
+        }
+        other => {
+            return Err(EngineError::Checkpoint(format!(
+                "{}: format {other} (this build reads formats 1 and {FORMAT})",
+                path.display()
+            )));
+        }
     }
     Ok(Some(state))
 }

@@ -52,6 +52,9 @@ pub struct StrategySummary {
     pub epochs_to_target_per_seed: Vec<Option<usize>>,
     /// Proportions after the last update, mean over seeds.
     pub final_alpha: Vec<f64>,
+    /// Per-class loss weights after the last epoch, mean over seeds (Group DRO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_loss_weights: Option<Vec<f64>>,
     /// Mean wall-clock training seconds per epoch.
     pub train_seconds_per_epoch: f64,
     /// The seed-mean test curve, one value per epoch.
@@ -259,6 +262,13 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
                     .map(|c| target.and_then(|t| convergence::epochs_to_target(c, t, direction)))
                     .collect(),
                 final_alpha: mean_vec(&alphas),
+                final_loss_weights: {
+                    let w: Option<Vec<&[f64]>> = seeds
+                        .iter()
+                        .map(|(_, i)| i.final_loss_weights.as_deref())
+                        .collect();
+                    w.map(|w| mean_vec(&w))
+                },
                 train_seconds_per_epoch: if epochs > 0 {
                     secs / epochs as f64
                 } else {

@@ -149,6 +149,10 @@ pub struct ExperimentConfig {
     /// code (see [`crate::variant`]).
     #[serde(default, skip_serializing_if = "Variant::is_table3")]
     pub variant: Variant,
+    /// A mixing rate that [`ExperimentConfig::set_gamma`] could not apply (reported by
+    /// `validate`).
+    #[serde(skip)]
+    gamma_override: Option<f64>,
 }
 
 /// Names of the built-in presets: the paper's 12 experiments.
@@ -396,23 +400,26 @@ pub fn preset(name: &str) -> Result<ExperimentConfig> {
         limit: None,
         init_noise: None,
         variant: Variant::Table3,
+        gamma_override: None,
     })
 }
 
 impl ExperimentConfig {
     /// The learn2mix mixing rate, if learn2mix is among the strategies.
     pub fn gamma(&self) -> Option<f64> {
-        self.strategies.iter().find_map(|s| match s {
-            StrategySpec::Learn2Mix { gamma, .. } => Some(*gamma),
-            _ => None,
-        })
+        self.strategies
+            .iter()
+            .find(|s| s.name() == "learn2mix")
+            .and_then(|s| s.number("gamma"))
     }
 
-    /// Sets the mixing rate of every learn2mix strategy.
+    /// Sets the mixing rate of every learn2mix strategy (an invalid value is reported by
+    /// [`ExperimentConfig::validate`]).
     pub fn set_gamma(&mut self, value: f64) {
+        self.gamma_override = None;
         for s in &mut self.strategies {
-            if let StrategySpec::Learn2Mix { gamma, .. } = s {
-                *gamma = value;
+            if s.name() == "learn2mix" && s.set_option("gamma", value.into()).is_err() {
+                self.gamma_override = Some(value);
             }
         }
     }
@@ -499,10 +506,10 @@ impl ExperimentConfig {
         if names.windows(2).any(|w| w[0] == w[1]) {
             return bad(format!("each strategy may appear once, got {names:?}"));
         }
+        if let Some(gamma) = self.gamma_override {
+            Learn2Mix::new(gamma)?;
+        }
         for s in &self.strategies {
-            if let StrategySpec::Learn2Mix { gamma, .. } = s {
-                Learn2Mix::new(*gamma)?;
-            }
             if s.needs_classes() && self.task != Task::Classification {
                 return bad(format!(
                     "strategy {} needs a classification task, not {:?}",

@@ -35,6 +35,25 @@ pub enum EngineError {
     /// A checkpoint that cannot be resumed from.
     #[error("cannot resume: {0}")]
     Checkpoint(String),
+    /// A strategy name that is not registered.
+    #[error("unknown strategy {name:?}: expected one of {known}")]
+    UnknownStrategy {
+        /// The name given.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
+    /// A strategy's options are invalid.
+    #[error("strategy {strategy}: {message}")]
+    Strategy {
+        /// The strategy.
+        strategy: String,
+        /// What is wrong, naming the option.
+        message: String,
+    },
+    /// A baseline (SMOTE, focal loss) rejected its input.
+    #[error(transparent)]
+    Baseline(#[from] l2m_baselines::BaselineError),
     /// A configuration value that cannot work.
     #[error("invalid configuration: {0}")]
     Config(String),

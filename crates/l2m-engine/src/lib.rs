@@ -30,7 +30,7 @@ pub mod optim;
 pub mod plots;
 mod record;
 pub mod report;
-mod strategy;
+pub mod strategy;
 mod task;
 mod train;
 pub mod variant;
@@ -40,7 +40,7 @@ pub use compare::{Comparison, Observer, SilentObserver, StrategySummary, run_exp
 pub use config::{DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, PRESETS, preset};
 pub use error::{EngineError, Result};
 pub use record::{EpochRecord, RunDir, RunInfo};
-pub use strategy::{STRATEGY_NAMES, StrategySpec};
+pub use strategy::{Learn2MixOptions, StrategySpec, strategy_names};
 pub use task::Task;
 pub use train::{TrainOutcome, finished_run, train_one};
 pub use variant::{Variant, preset_variant};

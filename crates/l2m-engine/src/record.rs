@@ -31,6 +31,10 @@ pub struct EpochRecord {
     pub test_metric_per_class: Vec<f64>,
     /// Class proportions the epoch's batches were drawn with.
     pub alpha: Vec<f64>,
+    /// Per-class loss weights at the epoch's start, for strategies that weight losses
+    /// (Group DRO's `q`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_weights: Option<Vec<f64>>,
     /// Wall-clock seconds spent training (batches, forward, backward, optimiser).
     pub train_seconds: f64,
     /// Wall-clock seconds spent on the test evaluation.
@@ -68,6 +72,9 @@ pub struct RunInfo {
     pub epochs_done: usize,
     /// Proportions after the last update.
     pub final_alpha: Vec<f64>,
+    /// Per-class loss weights after the last epoch, for strategies that weight losses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_loss_weights: Option<Vec<f64>>,
 }
 
 /// Where a run writes: `<root>/seed-<s>/<strategy>/{records.jsonl,records.csv,run.json}`
@@ -246,6 +253,7 @@ mod tests {
             test_metric: 0.5,
             test_metric_per_class: vec![0.25, 0.75],
             alpha: vec![0.4, 0.6],
+            loss_weights: None,
             train_seconds: 0.1,
             eval_seconds: 0.01,
         }

@@ -102,11 +102,11 @@ fn learn2mix_moves_alpha_toward_the_hard_class_and_classical_does_not() {
 fn last_batch_estimator_is_an_option() {
     let cfg = small(2);
     let data = load(&cfg, 7);
-    let spec = StrategySpec::Learn2Mix {
-        gamma: 0.5,
-        allocation: l2m_core::Allocation::default(),
+    let spec = StrategySpec::learn2mix(Learn2MixOptions {
         estimator: l2m_core::Estimator::LastBatch,
-    };
+        ..Learn2MixOptions::paper(0.5)
+    })
+    .expect("spec");
     let last = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
     let mean = run(&cfg, "learn2mix", 7);
     // Same first epoch (same weights, same batches), different alpha after it.
@@ -213,7 +213,7 @@ fn every_classification_strategy_trains_lenet5_on_real_mnist_from_the_same_weigh
     let data = load(&cfg, 0);
     assert_eq!(data.train.class_sizes(), vec![60; 10]);
     let mut checksums = Vec::new();
-    for name in STRATEGY_NAMES.iter().filter(|n| **n != "stratified") {
+    for name in strategy_names().into_iter().filter(|n| *n != "stratified") {
         let spec = StrategySpec::parse(name, 0.1).expect("strategy");
         let o = train_one(&cfg, &spec, &data, 0, None, &mut SilentObserver).expect(name);
         checksums.push(o.info.init_checksum);
@@ -228,7 +228,7 @@ fn every_classification_strategy_trains_lenet5_on_real_mnist_from_the_same_weigh
         // (mostly a few classes), so two tiny epochs prove nothing about its accuracy; its
         // pacing is tested in strategy.rs.
         assert!(
-            *name == "curriculum" || last.test_metric > 0.15,
+            name == "curriculum" || last.test_metric > 0.15,
             "{name} learns something: {} (drawn {:?}, test per class {:?})",
             last.test_metric,
             last.train_samples_per_class,
@@ -245,7 +245,7 @@ fn every_classification_strategy_trains_lenet5_on_real_mnist_from_the_same_weigh
         let drawn: u64 = last.train_samples_per_class.iter().sum();
         assert_eq!(
             drawn,
-            if *name == "importance" { 300 } else { 600 },
+            if name == "importance" { 300 } else { 600 },
             "{name}"
         );
     }
@@ -275,7 +275,7 @@ fn smote_balances_and_focal_changes_the_objective() {
     let data = load(&cfg, 0);
     let smote = train_one(
         &cfg,
-        &StrategySpec::Smote { k: 5 },
+        &StrategySpec::parse("smote", 0.1).expect("smote"),
         &data,
         0,
         None,
@@ -300,7 +300,7 @@ fn smote_balances_and_focal_changes_the_objective() {
     );
     let cl = train_one(
         &cfg,
-        &StrategySpec::Classical,
+        &StrategySpec::parse("classical", 0.1).expect("classical"),
         &data,
         0,
         None,
@@ -309,7 +309,7 @@ fn smote_balances_and_focal_changes_the_objective() {
     .expect("classical");
     let focal = train_one(
         &cfg,
-        &StrategySpec::Focal { gamma_focal: 2.0 },
+        &StrategySpec::parse("focal", 0.1).expect("focal"),
         &data,
         0,
         None,
@@ -689,7 +689,7 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
     let cfg = small(3);
     let data = load(&cfg, 7);
     let mut authors = small(3);
-    authors.strategies = crate::preset_variant("mean-estimation", crate::Variant::Authors)
+    authors.strategies = preset_variant("mean-estimation", Variant::Authors)
         .expect("variant")
         .strategies;
     authors.set_gamma(0.5);
@@ -724,7 +724,7 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
     img.optimizer.lr = 1e-3;
     img.set_gamma(0.5);
     let data = tiny_images(3);
-    for name in STRATEGY_NAMES {
+    for name in strategy_names() {
         let spec = StrategySpec::parse(name, 0.5).expect("strategy");
         let o = train_one(&img, &spec, &data, 3, None, &mut SilentObserver).expect("train");
         seen.push((format!("images/{name}"), fingerprint(&o.records)));

@@ -5,12 +5,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use rand_chacha::ChaCha8Rng;
 
-use l2m_baselines::FocalLoss;
-use l2m_core::{
-    ClassLossAccumulator, ClassLossEstimate, Estimator, RngState, RngStream, seeded_rng,
-};
+use l2m_core::{ClassLossAccumulator, ClassLossEstimate, Estimator, RngStream, seeded_rng};
 use l2m_data::ClassDataset;
 use l2m_models::{
     BoxedModel, ModelConfig, parameter_checksum, parameter_count, perturb_parameters,
@@ -23,7 +19,7 @@ use crate::config::LoadedData;
 use crate::data::DeviceData;
 use crate::optim::{Adam, AdamConfig};
 use crate::record::{read_json, read_records, write_json_with, write_records};
-use crate::strategy::{BatchPolicy, CurriculumBatches};
+use crate::strategy::{Setup, Strategy, WarmUp};
 use crate::{EngineError, EpochRecord, ExperimentConfig, Result, RunInfo, StrategySpec, Task};
 
 /// What one strategy-seed run produced.
@@ -33,25 +29,6 @@ pub struct TrainOutcome {
     pub records: Vec<EpochRecord>,
     /// Facts about the run.
     pub info: RunInfo,
-}
-
-/// What a step trains on.
-enum Objective {
-    Task(Task),
-    Focal(FocalLoss),
-}
-
-impl Objective {
-    fn per_sample(&self, task: Task, output: &Tensor, target: &Tensor) -> Result<Tensor> {
-        match self {
-            Objective::Task(t) => t.per_sample_loss(output, target),
-            Objective::Focal(f) => {
-                debug_assert_eq!(task, Task::Classification);
-                f.per_sample(output, target)
-                    .map_err(|e| EngineError::Config(e.to_string()))
-            }
-        }
-    }
 }
 
 struct Trainable {
@@ -97,68 +74,152 @@ fn fresh(
     Ok(Trainable { varmap, model, opt })
 }
 
-/// Per-class loss sums and counts of each batch of one epoch.
+/// Per-class training loss sums and sample counts of every step of one epoch.
 struct EpochSums {
     sums: Vec<Vec<f64>>,
     counts: Vec<Vec<u64>>,
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the loop's state, passed explicitly"
-)]
-fn train_epoch(
-    t: &mut Trainable,
-    policy: &mut dyn BatchPolicy,
-    data: &DeviceData,
-    objective: &Objective,
+/// What one epoch needs besides the model and the strategy.
+#[derive(Clone, Copy)]
+struct EpochInput<'a> {
+    data: &'a DeviceData,
     task: Task,
     steps: usize,
     k: usize,
-    mut importance: Option<&mut ChaCha8Rng>,
+}
+
+/// Reads the per-class sums of the steps in `pending` (one device read), refuses
+/// non-finite ones as divergence, hands them to the strategy and keeps them for the record.
+fn hand_over(
+    pending: &mut Vec<Tensor>,
+    pending_counts: &mut Vec<Vec<u64>>,
+    strategy: &mut dyn Strategy,
+    out: &mut EpochSums,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<f32>> = Tensor::stack(pending, 0)?.to_vec2()?;
+    pending.clear();
+    let rows: Vec<Vec<f64>> = rows
+        .into_iter()
+        .map(|r| r.into_iter().map(f64::from).collect())
+        .collect();
+    if let Some(&bad) = rows.iter().flatten().find(|v| !v.is_finite()) {
+        return Err(EngineError::Diverged {
+            strategy: String::new(),
+            seed: 0,
+            epoch: 0,
+            what: "the training loss".into(),
+            value: bad,
+        });
+    }
+    let counts = std::mem::take(pending_counts);
+    strategy.record_losses(&rows, &counts)?;
+    out.sums.extend(rows);
+    out.counts.extend(counts);
+    Ok(())
+}
+
+/// One epoch of the strategy's batches: the same calls, in the same order, for every
+/// strategy.
+fn train_epoch(
+    t: &mut Trainable,
+    strategy: &mut dyn Strategy,
+    input: &EpochInput<'_>,
 ) -> Result<EpochSums> {
-    policy.begin_epoch()?;
+    let EpochInput {
+        data,
+        task,
+        steps,
+        k,
+    } = *input;
+    strategy.begin_epoch()?;
     let mut indices = Vec::new();
-    let mut device_sums = Vec::with_capacity(steps);
-    let mut counts = Vec::with_capacity(steps);
+    let mut pending = Vec::new();
+    let mut pending_counts = Vec::new();
+    let mut out = EpochSums {
+        sums: Vec::with_capacity(steps),
+        counts: Vec::with_capacity(steps),
+    };
     for _ in 0..steps {
         indices.clear();
-        policy.next_batch(&mut indices)?;
-        if let Some(rng) = importance.as_deref_mut() {
-            // Score the whole batch without gradient, keep half in proportion to the loss.
-            let batch = data.batch(&indices)?;
-            let out = t.model.forward_t(&batch.x, true)?.detach();
-            let scores: Vec<f32> = objective
-                .per_sample(task, &out, &batch.y)?
-                .to_dtype(DType::F32)?
-                .to_vec1()?;
-            let keep = l2m_baselines::sampling::weighted_without_replacement(
-                &scores,
-                indices.len() / 2,
-                rng,
-            );
-            indices = keep.into_iter().map(|i| indices[i]).collect();
+        strategy.next_batch(&mut indices)?;
+        {
+            let model = &t.model;
+            let mut score = |idx: &[u32]| -> Result<Vec<f32>> {
+                let batch = data.batch(idx)?;
+                let out = model.forward_t(&batch.x, true)?.detach();
+                Ok(task
+                    .per_sample_loss(&out, &batch.y)?
+                    .to_dtype(DType::F32)?
+                    .to_vec1()?)
+            };
+            strategy.select(&mut indices, &mut score)?;
         }
         let batch = data.batch(&indices)?;
         let output = t.model.forward_t(&batch.x, true)?;
-        let per_sample = objective.per_sample(task, &output, &batch.y)?;
-        t.opt.backward_step(&per_sample.mean(0)?)?;
-        device_sums.push(DeviceData::class_sums(&per_sample, &batch.classes, k)?);
+        let per_sample = strategy.per_sample_loss(task, &output, &batch.y)?;
+        let loss = strategy.batch_loss(&per_sample, &batch.classes)?;
+        t.opt.backward_step(&loss)?;
+        pending.push(DeviceData::class_sums(&per_sample, &batch.classes, k)?);
         let mut c = vec![0u64; k];
         for &i in &indices {
             c[data.class_of(i)] += 1;
         }
-        counts.push(c);
+        pending_counts.push(c);
+        if strategy.losses_due(pending.len()) {
+            hand_over(&mut pending, &mut pending_counts, strategy, &mut out)?;
+        }
     }
-    // One device read per epoch for all class-wise sums.
-    let sums: Vec<Vec<f32>> = Tensor::stack(&device_sums, 0)?.to_vec2()?;
-    Ok(EpochSums {
-        sums: sums
-            .into_iter()
-            .map(|r| r.into_iter().map(f64::from).collect())
-            .collect(),
-        counts,
-    })
+    // Otherwise one device read per epoch for all class-wise sums.
+    hand_over(&mut pending, &mut pending_counts, strategy, &mut out)?;
+    strategy.end_epoch()?;
+    Ok(out)
+}
+
+/// The curriculum's warm-up (or any strategy's), run through the same epoch function.
+struct WarmUpContext<'a> {
+    cfg: &'a ExperimentConfig,
+    model_cfg: &'a ModelConfig,
+    seed: u64,
+    device: &'a Device,
+    t: &'a mut Trainable,
+    train: &'a ClassDataset,
+    input: EpochInput<'a>,
+}
+
+impl WarmUp for WarmUpContext<'_> {
+    fn train_classical(&mut self, epochs: usize) -> Result<()> {
+        let setup = Setup {
+            train: self.train,
+            task: self.input.task,
+            batch_size: self.cfg.batch_size,
+            steps_per_epoch: self.input.steps,
+            seed: self.seed,
+            device: self.device,
+        };
+        let mut classical = StrategySpec::parse("classical", 1.0)?.build(&setup)?;
+        for _ in 0..epochs {
+            train_epoch(self.t, classical.as_mut(), &self.input)?;
+        }
+        Ok(())
+    }
+
+    fn difficulty(&mut self) -> Result<Vec<f32>> {
+        score_difficulty(
+            &self.t.model,
+            self.input.data,
+            &self.train.all_members(),
+            self.cfg.eval_batch_size,
+        )
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        *self.t = fresh(self.cfg, self.model_cfg, self.seed, self.device)?;
+        Ok(())
+    }
 }
 
 /// The outcome of a run whose directory holds a checkpoint of all `epochs` epochs, read
@@ -210,14 +271,14 @@ fn committed_records(dir: &Path, epoch: usize) -> Result<Vec<EpochRecord>> {
 /// CPU its records are then exactly those of an uninterrupted run.
 pub fn train_one(
     cfg: &ExperimentConfig,
-    strategy: &StrategySpec,
+    spec: &StrategySpec,
     data: &LoadedData,
     seed: u64,
     out: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
     cfg.check_data(data)?;
-    let name = strategy.name();
+    let name = spec.name();
     if let Some(dir) = out
         && let Some(done) = finished_run(dir, cfg.epochs)?
     {
@@ -242,85 +303,38 @@ pub fn train_one(
         )));
     }
     let model_cfg = cfg.model_for(data)?;
-    let mut notes = Vec::new();
-    let train_set: ClassDataset = match strategy {
-        StrategySpec::Smote { k: neighbours } => {
-            let (balanced, report) = l2m_baselines::smote::smote(train, *neighbours, seed)
-                .map_err(|e| EngineError::Config(format!("SMOTE: {e}")))?;
-            notes.push(format!(
-                "SMOTE ({:?}, k = {}) added {:?} samples per class",
-                report.method, report.k, report.added_per_class
-            ));
-            balanced
-        }
-        _ => train.clone(),
+    let setup = Setup {
+        train,
+        task: cfg.task,
+        batch_size: cfg.batch_size,
+        steps_per_epoch: steps,
+        seed,
+        device: &device,
     };
+    let mut strategy = spec.build(&setup)?;
+    let train_set = strategy.train_set().unwrap_or(train).clone();
     let train_data = DeviceData::upload(&train_set, cfg.task, &device)?;
     let test_data = DeviceData::upload(&data.test, cfg.task, &device)?;
-    let objective = match strategy {
-        StrategySpec::Focal { gamma_focal } => {
-            let w = l2m_baselines::inverse_frequency_weights(&train.class_sizes())
-                .map_err(|e| EngineError::Config(e.to_string()))?;
-            Objective::Focal(
-                FocalLoss::new(*gamma_focal, &w, &device)
-                    .map_err(|e| EngineError::Config(e.to_string()))?,
-            )
-        }
-        _ => Objective::Task(cfg.task),
+    let input = EpochInput {
+        data: &train_data,
+        task: cfg.task,
+        steps,
+        k,
     };
-    let mut importance_rng =
-        matches!(strategy, StrategySpec::Importance).then(|| seeded_rng(seed, RngStream::Training));
 
     let mut t = fresh(cfg, &model_cfg, seed, &device)?;
     let init_checksum = parameter_checksum(&t.varmap)?;
-    let mut policy: Box<dyn BatchPolicy> = match strategy {
-        StrategySpec::Curriculum { .. } if resume.is_some() => {
-            // The order comes from the checkpoint: no warm-up again.
-            Box::new(CurriculumBatches {
-                order: Vec::new(),
-                batch_size: cfg.batch_size,
-                epoch: 0,
-                seed,
-                sampler: None,
-                alpha: train_set.alpha_star()?,
-            })
-        }
-        StrategySpec::Curriculum { warmup_epochs } => {
-            // Classical warm-up from the shared initial weights, then score every training
-            // sample by 1 - p(y|x) and restart from the same initial weights.
-            let mut warm = StrategySpec::Classical.policy(&train_set, cfg.batch_size, seed)?;
-            for _ in 0..*warmup_epochs {
-                train_epoch(
-                    &mut t,
-                    warm.as_mut(),
-                    &train_data,
-                    &objective,
-                    cfg.task,
-                    steps,
-                    k,
-                    None,
-                )?;
-            }
-            let members = train_set.all_members();
-            let difficulty =
-                score_difficulty(&t.model, &train_data, &members, cfg.eval_batch_size)?;
-            let order = l2m_baselines::curriculum::easy_to_hard(&difficulty);
-            notes.push(format!(
-                "curriculum: {warmup_epochs} classical warm-up epoch(s) before scoring"
-            ));
-            t = fresh(cfg, &model_cfg, seed, &device)?;
-            Box::new(CurriculumBatches {
-                order: order.into_iter().map(|i| members[i]).collect(),
-                batch_size: cfg.batch_size,
-                epoch: 0,
-                seed,
-                sampler: None,
-                alpha: train_set.alpha_star()?,
-            })
-        }
-        _ => strategy.policy(&train_set, cfg.batch_size, seed)?,
-    };
-    let mut for_rule = ClassLossAccumulator::new(k, strategy.estimator())?;
+    if resume.is_none() {
+        strategy.warm_up(&mut WarmUpContext {
+            cfg,
+            model_cfg: &model_cfg,
+            seed,
+            device: &device,
+            t: &mut t,
+            train: &train_set,
+            input,
+        })?;
+    }
     let mut for_record = ClassLossAccumulator::new(k, Estimator::EpochMean)?;
 
     let mut info = RunInfo {
@@ -334,8 +348,9 @@ pub fn train_one(
         init_checksum,
         steps_per_epoch: steps,
         epochs_done: 0,
-        final_alpha: policy.alpha().as_slice().to_vec(),
-        notes: data.notes.iter().cloned().chain(notes).collect(),
+        final_alpha: strategy.alpha().as_slice().to_vec(),
+        final_loss_weights: strategy.loss_weights(),
+        notes: data.notes.iter().cloned().chain(strategy.notes()).collect(),
         confusion: None,
     };
     let diverged = |epoch: usize, what: &str, value: f64| EngineError::Diverged {
@@ -349,20 +364,12 @@ pub fn train_one(
     let mut records = Vec::with_capacity(cfg.epochs);
     if let (Some(dir), Some(state)) = (out, resume) {
         checkpoint::restore_tensors(dir, &state, &t.varmap, &mut t.opt, &device)?;
-        policy.restore(state.policy)?;
+        strategy.restore(state.strategy)?;
         t.model.set_rng_counters(&state.model_rng)?;
-        if importance_rng.is_some() {
-            let saved = state.importance_rng.ok_or_else(|| {
-                EngineError::Checkpoint(format!(
-                    "{}: no importance sampler state",
-                    dir.join(checkpoint::STATE_FILE).display()
-                ))
-            })?;
-            importance_rng = Some(ChaCha8Rng::try_from(saved)?);
-        }
         records = committed_records(dir, state.epoch)?;
         info.epochs_done = state.epoch;
-        info.final_alpha = policy.alpha().as_slice().to_vec();
+        info.final_alpha = strategy.alpha().as_slice().to_vec();
+        info.final_loss_weights = strategy.loss_weights();
         tracing::info!(strategy = name, seed, epoch = state.epoch, "resuming");
     }
     let first = records.len() + 1;
@@ -370,30 +377,18 @@ pub fn train_one(
     observer.run_started(name, seed, cfg.epochs, records.len());
     for epoch in first..=cfg.epochs {
         let started = Instant::now();
-        let alpha = policy.alpha().as_slice().to_vec();
-        let sums = train_epoch(
-            &mut t,
-            policy.as_mut(),
-            &train_data,
-            &objective,
-            cfg.task,
-            steps,
-            k,
-            importance_rng.as_mut(),
-        )?;
-        for_rule.reset();
+        let alpha = strategy.alpha().as_slice().to_vec();
+        let loss_weights = strategy.loss_weights();
+        let sums = train_epoch(&mut t, strategy.as_mut(), &input).map_err(|e| match e {
+            EngineError::Diverged { what, value, .. } => diverged(epoch, &what, value),
+            other => other,
+        })?;
         for_record.reset();
         for (row, counts) in sums.sums.iter().zip(&sums.counts) {
-            if let Some(&bad) = row.iter().find(|v| !v.is_finite()) {
-                return Err(diverged(epoch, "the training loss", bad));
-            }
-            for acc in [&mut for_rule, &mut for_record] {
-                acc.begin_batch();
-                acc.add_sums(row, counts)?;
-            }
+            for_record.begin_batch();
+            for_record.add_sums(row, counts)?;
         }
         let train_estimate = for_record.estimate();
-        policy.end_epoch(&for_rule.estimate())?;
         let train_seconds = started.elapsed().as_secs_f64();
 
         let eval_started = Instant::now();
@@ -416,13 +411,15 @@ pub fn train_one(
             test_metric: eval.metric.overall(),
             test_metric_per_class: eval.metric.losses,
             alpha,
+            loss_weights,
             train_seconds,
             eval_seconds,
         };
         observer.epoch_done(&record);
         records.push(record);
         info.epochs_done = epoch;
-        info.final_alpha = policy.alpha().as_slice().to_vec();
+        info.final_alpha = strategy.alpha().as_slice().to_vec();
+        info.final_loss_weights = strategy.loss_weights();
         if last {
             info.confusion = eval.confusion;
         }
@@ -432,8 +429,9 @@ pub fn train_one(
                 epoch,
                 tensors: String::new(),
                 optimizer_steps: t.opt.steps(),
-                policy: policy.save(),
-                importance_rng: importance_rng.as_ref().map(RngState::from),
+                strategy: strategy.save()?,
+                policy: None,
+                importance_rng: None,
                 model_rng: t.model.rng_counters(),
             };
             let sync = last || last_sync.elapsed().as_secs() >= 30 || observer.should_stop();

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use l2m_core::{Allocation, Estimator};
 
-use crate::{EngineError, ExperimentConfig, Result, StrategySpec};
+use crate::{EngineError, ExperimentConfig, Learn2MixOptions, Result, StrategySpec};
 
 /// Whose settings a preset follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -154,22 +154,19 @@ pub fn preset_variant(name: &str, variant: Variant) -> Result<ExperimentConfig> 
     }
     cfg.init_noise = a.init_noise;
     for s in &mut cfg.strategies {
-        match s {
-            StrategySpec::Learn2Mix {
-                gamma,
-                allocation,
-                estimator,
-            } => {
-                *gamma = a.gamma;
+        match s.name() {
+            "learn2mix" => {
                 // `int(alpha_i * B)`, and the class-wise losses of the epoch's last batch.
-                *allocation = Allocation::Floor;
-                *estimator = Estimator::LastBatch;
+                s.set_option("gamma", a.gamma.into())?;
+                s.set_option("allocation", serde_json::json!(Allocation::Floor))?;
+                s.set_option("estimator", serde_json::json!(Estimator::LastBatch))?;
             }
-            StrategySpec::Classical => {
+            "classical" => {
                 if let Classical::Stratified = a.classical {
-                    *s = StrategySpec::Stratified {
-                        allocation: Allocation::Floor,
-                    };
+                    *s = StrategySpec::with_options(
+                        "stratified",
+                        serde_json::json!({ "allocation": Allocation::Floor }),
+                    )?;
                 }
             }
             _ => {}
@@ -212,17 +209,16 @@ fn describe(cfg: &ExperimentConfig) -> Vec<(&'static str, String)> {
         ),
     ];
     for s in &cfg.strategies {
-        match s {
-            StrategySpec::Learn2Mix {
-                gamma,
-                allocation,
-                estimator,
-            } => {
-                out.push(("learn2mix gamma", gamma.to_string()));
-                out.push(("learn2mix per-class counts", allocation_text(allocation)));
+        match s.name() {
+            "learn2mix" => {
+                let Some(o) = s.typed_options::<Learn2MixOptions>("learn2mix") else {
+                    continue;
+                };
+                out.push(("learn2mix gamma", o.gamma.to_string()));
+                out.push(("learn2mix per-class counts", allocation_text(&o.allocation)));
                 out.push((
                     "learn2mix class-wise losses",
-                    match estimator {
+                    match o.estimator {
                         Estimator::EpochMean => "mean over the epoch (Eq. 10)".to_string(),
                         Estimator::LastBatch => {
                             "the epoch's last batch (before its update)".to_string()
@@ -230,15 +226,20 @@ fn describe(cfg: &ExperimentConfig) -> Vec<(&'static str, String)> {
                     },
                 ));
             }
-            StrategySpec::Classical => {
+            "classical" => {
                 out.push(("classical batches", "shuffled training set".to_string()));
             }
-            StrategySpec::Stratified { allocation } if cfg.variant == Variant::Authors => {
+            "stratified" if cfg.variant == Variant::Authors => {
+                let allocation = s
+                    .options()
+                    .get("allocation")
+                    .and_then(|a| serde_json::from_value(a.clone()).ok())
+                    .unwrap_or_default();
                 out.push((
                     "classical batches",
                     format!(
                         "stratified (strategy `stratified`): {}",
-                        allocation_text(allocation)
+                        allocation_text(&allocation)
                     ),
                 ));
             }

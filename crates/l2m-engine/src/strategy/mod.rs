@@ -1,0 +1,488 @@
+//! Strategies: everything a comparison varies, behind one interface.
+//!
+//! A strategy is configured as a [`StrategySpec`] (a registered name and its options, as
+//! JSON/TOML: `{ kind = "learn2mix", gamma = 0.1 }`) and runs as a [`Strategy`] object that
+//! owns what it changes in the loop and its own state:
+//!
+//! - the training set it trains on ([`Strategy::train_set`]: SMOTE oversamples);
+//! - the per-sample loss and how a batch's losses become the loss to minimise
+//!   ([`Strategy::per_sample_loss`]: focal loss; [`Strategy::batch_loss`]: Group DRO's
+//!   weighting);
+//! - a warm-up phase before training ([`Strategy::warm_up`]: the curriculum's scoring run);
+//! - which samples fill each batch ([`Strategy::next_batch`]) and a per-step filter
+//!   ([`Strategy::select`]: importance sampling);
+//! - what it learns from the class-wise training losses ([`Strategy::record_losses`],
+//!   [`Strategy::end_epoch`]: learn2mix's proportions);
+//! - its checkpointed state ([`Strategy::save`], [`Strategy::restore`]).
+//!
+//! The training loop calls these hooks in the same order for every strategy and never asks
+//! which strategy it runs. Adding one is a new file with an options type implementing
+//! [`StrategyOptions`] and one line in [`REGISTRY`].
+
+mod balanced;
+mod batches;
+mod classical;
+mod curriculum;
+mod focal;
+mod group_dro;
+mod importance;
+mod learn2mix;
+mod smote;
+mod stratified;
+
+use std::fmt;
+
+use candle_core::{Device, Tensor};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use l2m_core::Mixture;
+use l2m_data::ClassDataset;
+
+use crate::{EngineError, Result, Task};
+
+pub use group_dro::GroupDroOptions;
+pub use learn2mix::{Learn2MixOptions, LossSource, RuleKind};
+
+/// Every strategy the engine knows, in the order `l2m` lists them: one line per strategy.
+pub const REGISTRY: &[StrategyEntry] = &[
+    StrategyEntry::of::<Learn2MixOptions>(
+        "learn2mix",
+        "batches drawn class by class with proportions moved toward the class-wise losses",
+    ),
+    StrategyEntry::of::<classical::ClassicalOptions>(
+        "classical",
+        "the training set shuffled and cut into batches",
+    ),
+    StrategyEntry::of::<stratified::StratifiedOptions>(
+        "stratified",
+        "exactly the training set's proportions alpha* in every batch",
+    ),
+    StrategyEntry::of::<balanced::BalancedOptions>(
+        "balanced",
+        "uniform class proportions in every batch (class-balanced sampling)",
+    ),
+    StrategyEntry::of::<focal::FocalOptions>(
+        "focal",
+        "shuffled batches, class-balanced focal loss",
+    ),
+    StrategyEntry::of::<smote::SmoteOptions>(
+        "smote",
+        "every class oversampled to the largest with SMOTE, then shuffled batches",
+    ),
+    StrategyEntry::of::<importance::ImportanceOptions>(
+        "importance",
+        "train on half of each shuffled batch, drawn in proportion to the loss",
+    ),
+    StrategyEntry::of::<curriculum::CurriculumOptions>(
+        "curriculum",
+        "classical warm-up, then the easiest fraction of the data, growing",
+    ),
+    StrategyEntry::of::<GroupDroOptions>(
+        "group-dro",
+        "classical batches, per-sample losses weighted by Group DRO's class weights",
+    ),
+];
+
+/// The names of the registered strategies.
+pub fn strategy_names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|e| e.name).collect()
+}
+
+/// What the command line or a preset supplies when it names a strategy without options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Defaults {
+    /// The experiment's mixing rate gamma (learn2mix).
+    pub gamma: f64,
+}
+
+/// What a strategy may look at when it is built for one run.
+pub struct Setup<'a> {
+    /// The (imbalanced) training set of the run.
+    pub train: &'a ClassDataset,
+    /// The task.
+    pub task: Task,
+    /// Training batch size `B`.
+    pub batch_size: usize,
+    /// Optimiser steps per epoch, `floor(N / B)`.
+    pub steps_per_epoch: usize,
+    /// The run's seed.
+    pub seed: u64,
+    /// The device the model trains on.
+    pub device: &'a Device,
+}
+
+/// The options of one strategy: serde (unknown fields refused), defaults, validation, and
+/// the strategy object they build.
+pub trait StrategyOptions: Serialize + DeserializeOwned + 'static {
+    /// The options when only the name is given.
+    fn defaults(d: &Defaults) -> Self;
+    /// Checks every value, naming the option.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Whether the strategy needs class labels as targets (classification).
+    fn needs_classes(&self) -> bool {
+        false
+    }
+    /// The strategy for one run.
+    fn build(&self, setup: &Setup<'_>) -> Result<Box<dyn Strategy>>;
+}
+
+/// One registered strategy.
+#[derive(Clone, Copy)]
+pub struct StrategyEntry {
+    /// Its name on the command line, in TOML and in records.
+    pub name: &'static str,
+    /// One line for listings.
+    pub summary: &'static str,
+    defaults: fn(&Defaults) -> Result<serde_json::Value>,
+    normalise: fn(&'static str, serde_json::Value) -> Result<serde_json::Value>,
+    needs_classes: fn(&serde_json::Value) -> Result<bool>,
+    build: fn(&serde_json::Value, &Setup<'_>) -> Result<Box<dyn Strategy>>,
+}
+
+impl fmt::Debug for StrategyEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StrategyEntry")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn typed<O: StrategyOptions>(name: &str, options: &serde_json::Value) -> Result<O> {
+    O::deserialize(options).map_err(|e| EngineError::Strategy {
+        strategy: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn to_json(options: &impl Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(options).map_err(|e| EngineError::Strategy {
+        strategy: "options".into(),
+        message: e.to_string(),
+    })
+}
+
+impl StrategyEntry {
+    /// The entry of the strategy whose options are `O`.
+    pub const fn of<O: StrategyOptions>(name: &'static str, summary: &'static str) -> Self {
+        fn defaults<O: StrategyOptions>(d: &Defaults) -> Result<serde_json::Value> {
+            to_json(&O::defaults(d))
+        }
+        fn normalise<O: StrategyOptions>(
+            name: &'static str,
+            v: serde_json::Value,
+        ) -> Result<serde_json::Value> {
+            let o: O = typed(name, &v)?;
+            o.validate().map_err(|e| match e {
+                EngineError::Strategy { .. } => e,
+                other => EngineError::Strategy {
+                    strategy: name.to_string(),
+                    message: other.to_string(),
+                },
+            })?;
+            to_json(&o)
+        }
+        fn needs_classes<O: StrategyOptions>(v: &serde_json::Value) -> Result<bool> {
+            Ok(typed::<O>("strategy", v)?.needs_classes())
+        }
+        fn build<O: StrategyOptions>(
+            v: &serde_json::Value,
+            setup: &Setup<'_>,
+        ) -> Result<Box<dyn Strategy>> {
+            typed::<O>("strategy", v)?.build(setup)
+        }
+        Self {
+            name,
+            summary,
+            defaults: defaults::<O>,
+            normalise: normalise::<O>,
+            needs_classes: needs_classes::<O>,
+            build: build::<O>,
+        }
+    }
+}
+
+fn entry(name: &str) -> Result<&'static StrategyEntry> {
+    let name = if name == "l2m" { "learn2mix" } else { name };
+    REGISTRY
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| EngineError::UnknownStrategy {
+            name: name.to_string(),
+            known: strategy_names().join(", "),
+        })
+}
+
+/// A configured strategy: a registered name and its options (every option present, each
+/// valid). Serialised as `{"kind": name, ...options}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategySpec {
+    entry: &'static StrategyEntry,
+    options: serde_json::Value,
+}
+
+impl PartialEq for StrategyEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl StrategySpec {
+    /// The strategy `name` with default options (learn2mix takes `gamma`); `l2m` is an
+    /// alias of learn2mix.
+    pub fn parse(name: &str, gamma: f64) -> Result<Self> {
+        let entry = entry(name)?;
+        let options = (entry.defaults)(&Defaults { gamma })?;
+        Self::with_options(entry.name, options)
+    }
+
+    /// The strategy `name` with `options` (a JSON object; missing options take their
+    /// defaults where the strategy has them), validated.
+    pub fn with_options(name: &str, options: serde_json::Value) -> Result<Self> {
+        let entry = entry(name)?;
+        let options = (entry.normalise)(entry.name, options)?;
+        Ok(Self { entry, options })
+    }
+
+    /// learn2mix with typed options.
+    pub fn learn2mix(options: Learn2MixOptions) -> Result<Self> {
+        Self::with_options("learn2mix", to_json(&options)?)
+    }
+
+    /// The name used in records, tables and on the command line.
+    pub fn name(&self) -> &'static str {
+        self.entry.name
+    }
+
+    /// The options, as JSON (every option present).
+    pub fn options(&self) -> &serde_json::Value {
+        &self.options
+    }
+
+    /// The options as their typed struct, when this is the strategy `name`.
+    pub fn typed_options<O: StrategyOptions>(&self, name: &str) -> Option<O> {
+        (self.entry.name == name)
+            .then(|| O::deserialize(&self.options).ok())
+            .flatten()
+    }
+
+    /// A numeric option, if the strategy has it.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        self.options.get(key).and_then(serde_json::Value::as_f64)
+    }
+
+    /// Whether the strategy has the option `key`.
+    pub fn has_option(&self, key: &str) -> bool {
+        self.options.get(key).is_some()
+    }
+
+    /// Sets the option `key` to `value` and validates the result (the strategy is
+    /// unchanged on error). Options a strategy does not have are refused by name.
+    pub fn set_option(&mut self, key: &str, value: serde_json::Value) -> Result<()> {
+        let mut options = self.options.clone();
+        if let Some(map) = options.as_object_mut() {
+            map.insert(key.to_string(), value);
+        }
+        self.options = (self.entry.normalise)(self.entry.name, options)?;
+        Ok(())
+    }
+
+    /// Whether the strategy needs class labels as targets.
+    pub fn needs_classes(&self) -> bool {
+        (self.entry.needs_classes)(&self.options).unwrap_or(false)
+    }
+
+    /// The strategy object for one run.
+    pub fn build(&self, setup: &Setup<'_>) -> Result<Box<dyn Strategy>> {
+        (self.entry.build)(&self.options, setup)
+    }
+}
+
+impl Serialize for StrategySpec {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.options.as_object();
+        let mut map = s.serialize_map(Some(1 + fields.map_or(0, |m| m.len())))?;
+        map.serialize_entry("kind", self.entry.name)?;
+        for (k, v) in fields.into_iter().flatten() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StrategySpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let mut value = serde_json::Map::deserialize(d)?;
+        let kind = match value.remove("kind") {
+            Some(serde_json::Value::String(k)) => k,
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "a strategy needs `kind`, one of {}",
+                    strategy_names().join(", ")
+                )));
+            }
+        };
+        Self::with_options(&kind, serde_json::Value::Object(value))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A warm-up phase before training (the curriculum's scoring run), driven by the strategy
+/// through the loop.
+pub trait WarmUp {
+    /// Trains `epochs` epochs of classical (shuffled) batches on the model.
+    fn train_classical(&mut self, epochs: usize) -> Result<()>;
+    /// `1 - p(y | x)` of every training sample (in the order of `all_members`), in
+    /// evaluation mode.
+    fn difficulty(&mut self) -> Result<Vec<f32>>;
+    /// Restarts from the initial weights (and a fresh optimiser).
+    fn restart(&mut self) -> Result<()>;
+}
+
+/// Scores a batch's samples with their per-sample task loss (training mode, no gradient).
+pub type Scorer<'a> = dyn FnMut(&[u32]) -> Result<Vec<f32>> + 'a;
+
+/// One strategy in one run. Every hook but the batch source has a neutral default.
+pub trait Strategy {
+    /// The training set this strategy trains on, if not the run's own (SMOTE).
+    fn train_set(&self) -> Option<&ClassDataset> {
+        None
+    }
+
+    /// What the user should know about this run (for `run.json`).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The per-sample loss minimised (default: the task's).
+    fn per_sample_loss(&self, task: Task, output: &Tensor, target: &Tensor) -> Result<Tensor> {
+        task.per_sample_loss(output, target)
+    }
+
+    /// The loss of one batch from its per-sample losses and their classes (default: the
+    /// mean).
+    fn batch_loss(&mut self, per_sample: &Tensor, _classes: &Tensor) -> Result<Tensor> {
+        Ok(per_sample.mean(0)?)
+    }
+
+    /// Before the first epoch of a fresh run (not on resume).
+    fn warm_up(&mut self, _ctx: &mut dyn WarmUp) -> Result<()> {
+        Ok(())
+    }
+
+    /// Start of an epoch.
+    fn begin_epoch(&mut self) -> Result<()>;
+
+    /// Appends the next batch's sample indices.
+    fn next_batch(&mut self, out: &mut Vec<u32>) -> Result<()>;
+
+    /// May replace the batch by a subset, scoring samples with `score` (default: keeps it).
+    fn select(&mut self, _batch: &mut Vec<u32>, _score: &mut Scorer<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the class-wise losses of the `pending` steps not yet handed over must be
+    /// handed over now (before the next step); otherwise they come at the end of the epoch.
+    fn losses_due(&self, _pending: usize) -> bool {
+        false
+    }
+
+    /// The per-class training loss sums and sample counts of consecutive steps, in order.
+    fn record_losses(&mut self, _sums: &[Vec<f64>], _counts: &[Vec<u64>]) -> Result<()> {
+        Ok(())
+    }
+
+    /// End of an epoch (after its losses were recorded).
+    fn end_epoch(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The class proportions batches are drawn with now (in expectation for shuffled
+    /// batches).
+    fn alpha(&self) -> &Mixture;
+
+    /// Per-class loss weights, for strategies that weight losses (Group DRO).
+    fn loss_weights(&self) -> Option<Vec<f64>> {
+        None
+    }
+
+    /// The state to checkpoint at the end of an epoch.
+    fn save(&self) -> Result<serde_json::Value>;
+
+    /// Continues from a saved state.
+    fn restore(&mut self, state: serde_json::Value) -> Result<()>;
+}
+
+/// Parses a saved state, naming the strategy on failure.
+pub(crate) fn state<T: DeserializeOwned>(strategy: &str, v: serde_json::Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| {
+        EngineError::Checkpoint(format!(
+            "the checkpoint's strategy state does not fit {strategy}: {e}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_names() {
+        assert_eq!(
+            StrategySpec::parse("classical", 0.1).expect("valid").name(),
+            "classical"
+        );
+        let l = StrategySpec::parse("learn2mix", 0.3).expect("valid");
+        assert_eq!(l.number("gamma"), Some(0.3));
+        for name in strategy_names() {
+            assert_eq!(StrategySpec::parse(name, 0.1).expect("known").name(), name);
+        }
+        assert_eq!(
+            StrategySpec::parse("l2m", 0.1).expect("alias").name(),
+            "learn2mix"
+        );
+        let e = StrategySpec::parse("dro", 0.1).expect_err("unknown");
+        assert!(e.to_string().contains("unknown strategy \"dro\""), "{e}");
+        assert!(e.to_string().contains("group-dro"), "{e}");
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_the_old_layout() {
+        let s = StrategySpec::parse("learn2mix", 0.01).expect("valid");
+        let json = serde_json::to_string(&s).expect("json");
+        assert_eq!(
+            json,
+            r#"{"kind":"learn2mix","gamma":0.01,"allocation":{"kind":"largest-remainder","min_per_class":1},"estimator":"epoch-mean"}"#
+        );
+        let back: StrategySpec =
+            serde_json::from_str(r#"{"kind":"learn2mix","gamma":0.5}"#).expect("defaults");
+        assert_eq!(back.name(), "learn2mix");
+        assert_eq!(
+            serde_json::to_string(&StrategySpec::parse("classical", 0.1).expect("c"))
+                .expect("json"),
+            r#"{"kind":"classical"}"#
+        );
+        let e = serde_json::from_str::<StrategySpec>(r#"{"kind":"learn2mix","gama":0.5}"#)
+            .expect_err("typo");
+        assert!(e.to_string().contains("unknown field `gama`"), "{e}");
+    }
+
+    #[test]
+    fn options_are_set_by_name_and_validated() {
+        let mut s = StrategySpec::parse("learn2mix", 0.1).expect("valid");
+        s.set_option("floor", serde_json::json!(0.01))
+            .expect("floor");
+        assert_eq!(s.number("floor"), Some(0.01));
+        let e = s
+            .set_option("floor", serde_json::json!(1.5))
+            .expect_err("bad floor");
+        assert!(e.to_string().contains("floor"), "{e}");
+        assert_eq!(s.number("floor"), Some(0.01), "unchanged on error");
+        let mut c = StrategySpec::parse("classical", 0.1).expect("valid");
+        assert!(c.set_option("eta", serde_json::json!(0.1)).is_err());
+        assert!(!c.has_option("eta"));
+    }
+}
