@@ -111,7 +111,8 @@ pub struct Overrides {
     pub batch_size: Option<u64>,
     /// Comma-separated strategies: learn2mix, classical, stratified, balanced, focal,
     /// smote, importance, curriculum, group-dro (default: those the paper compares for the
-    /// experiment).
+    /// experiment). `KIND:OPTION=VALUE...` sets options of one entry and labels it, so the
+    /// same kind can run twice: `learn2mix,learn2mix:update_every=10`.
     #[arg(long, value_delimiter = ',')]
     pub strategies: Option<Vec<String>>,
     /// learn2mix's rule: learn2mix (the paper), eg (exponentiated gradient) or tempered.
@@ -227,7 +228,7 @@ impl Overrides {
         if let Some(names) = &self.strategies {
             cfg.strategies = names
                 .iter()
-                .map(|n| StrategySpec::parse(n.trim(), gamma))
+                .map(|n| StrategySpec::parse_item(n.trim(), gamma))
                 .collect::<Result<_, _>>()
                 .map_err(|e| anyhow::anyhow!("--strategies: {e}"))?;
         }

@@ -38,9 +38,12 @@ pub struct StrategySummary {
     /// Final test metric over seeds.
     pub final_test: Summary,
     /// Paired over seeds (same data and initial weights): this strategy's final test
-    /// metric minus the reference strategy's (the first configured). `None` for the
+    /// metric minus the reference strategy's ([`reference_index`]). `None` for the
     /// reference itself.
     pub final_minus_reference: Option<Summary>,
+    /// The test metric at 25%, 50% and 100% of the epochs done: `(epoch, over seeds)`.
+    #[serde(default)]
+    pub test_at: Vec<(usize, Summary)>,
     /// Final test metric per class, mean over seeds.
     pub final_test_per_class: Vec<f64>,
     /// Best test metric over the epochs, mean over seeds.
@@ -50,6 +53,9 @@ pub struct StrategySummary {
     /// Per seed, the epoch at which its own curve first reaches the common target
     /// (`None` where it never does).
     pub epochs_to_target_per_seed: Vec<Option<usize>>,
+    /// The seeds summarised, in the order of the per-seed entries.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
     /// Proportions after the last update, mean over seeds.
     pub final_alpha: Vec<f64>,
     /// Per-class loss weights after the last epoch, mean over seeds (Group DRO).
@@ -59,6 +65,12 @@ pub struct StrategySummary {
     pub train_seconds_per_epoch: f64,
     /// The seed-mean test curve, one value per epoch.
     pub mean_test_curve: Vec<f64>,
+    /// The half-width of the 95% confidence interval of that mean, per epoch.
+    #[serde(default)]
+    pub test_curve_ci95: Vec<f64>,
+    /// The proportions batches were drawn with at each epoch, mean over seeds.
+    #[serde(default)]
+    pub mean_alpha_curve: Vec<Vec<f64>>,
 }
 
 /// The result of a comparison, as written to `summary.json`.
@@ -72,13 +84,16 @@ pub struct Comparison {
     pub direction: Direction,
     /// Epochs per run.
     pub epochs: usize,
+    /// Epochs every run has completed (what the statistics cover).
+    #[serde(default)]
+    pub epochs_done: usize,
     /// Seeds run.
     pub seeds: Vec<u64>,
     /// Class names.
     pub class_names: Vec<String>,
     /// Training samples per class (of the first seed).
     pub train_class_sizes: Vec<usize>,
-    /// The strategy paired differences are taken against (the first configured).
+    /// The strategy paired differences are taken against ([`reference_index`]).
     pub reference: String,
     /// The common target: the best seed-mean test value that every strategy reaches.
     pub target: Option<f64>,
@@ -188,33 +203,81 @@ fn mean_vec(vs: &[&[f64]]) -> Vec<f64> {
         .collect()
 }
 
-fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) -> Comparison {
+/// The strategy paired differences are taken against: learn2mix (the first strategy of
+/// that kind) when it runs, otherwise the first configured. The table, the report and the
+/// plots all use this one choice.
+pub fn reference_index(cfg: &ExperimentConfig) -> usize {
+    cfg.strategies
+        .iter()
+        .position(|s| s.kind() == "learn2mix")
+        .unwrap_or(0)
+}
+
+/// One strategy-seed run's records and facts, as the summary reads them.
+pub type SeedRun = (Vec<EpochRecord>, RunInfo);
+
+/// The comparison across seeds of `runs` (per strategy, in configuration order, one entry
+/// per seed that has records): the one statistics model behind the table, `summary.json`,
+/// `report.md` and the plots. Curves are cut to the epochs every run has completed, so an
+/// interrupted run directory is summarised over what it holds; paired differences pair
+/// runs by seed.
+pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
     let direction = cfg.task.direction();
-    let curves: Vec<Vec<Vec<f64>>> = runs
+    let done = runs
+        .iter()
+        .flatten()
+        .map(|(r, _)| r.len())
+        .min()
+        .unwrap_or(0);
+    let curves: Vec<Vec<(u64, Vec<f64>)>> = runs
         .iter()
         .map(|seeds| {
             seeds
                 .iter()
-                .map(|(recs, _)| recs.iter().map(|r| r.test_metric).collect())
+                .map(|(recs, info)| {
+                    (
+                        info.seed,
+                        recs.iter().take(done).map(|r| r.test_metric).collect(),
+                    )
+                })
                 .collect()
         })
         .collect();
-    let means: Vec<Vec<f64>> = curves.iter().map(|c| mean_curve(c)).collect();
+    let means: Vec<Vec<f64>> = curves
+        .iter()
+        .map(|c| mean_curve(&c.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>()))
+        .collect();
     let refs: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
-    let target = convergence::common_target(&refs, direction);
+    let target = if done > 0 {
+        convergence::common_target(&refs, direction)
+    } else {
+        None
+    };
     let empty = Summary {
         n: 0,
         mean: f64::NAN,
         std: f64::NAN,
         ci95: f64::NAN,
     };
-    let finals_of = |seed_curves: &[Vec<f64>]| -> Vec<f64> {
+    let reference = reference_index(cfg).min(runs.len().saturating_sub(1));
+    let at = |seed_curves: &[(u64, Vec<f64>)], epoch: usize| -> Vec<(u64, f64)> {
         seed_curves
             .iter()
-            .filter_map(|c| c.last().copied())
+            .filter_map(|(s, c)| c.get(epoch.wrapping_sub(1)).map(|v| (*s, *v)))
             .collect()
     };
-    let reference_finals = curves.first().map(|c| finals_of(c)).unwrap_or_default();
+    let reference_finals = curves
+        .get(reference)
+        .map(|c| at(c, done))
+        .unwrap_or_default();
+    let points: Vec<usize> = if done == 0 {
+        Vec::new()
+    } else {
+        [0.25, 0.5, 1.0]
+            .iter()
+            .map(|f| ((done as f64 * f).round() as usize).clamp(1, done))
+            .collect()
+    };
     let strategies = cfg
         .strategies
         .iter()
@@ -222,17 +285,25 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
         .zip(curves.iter().zip(&means))
         .enumerate()
         .map(|(index, ((spec, seeds), (seed_curves, mean)))| {
-            let finals = finals_of(seed_curves);
+            let finals = at(seed_curves, done);
+            let values: Vec<f64> = finals.iter().map(|(_, v)| *v).collect();
             let diffs: Vec<f64> = finals
                 .iter()
-                .zip(&reference_finals)
-                .map(|(a, b)| a - b)
+                .filter_map(|(s, v)| {
+                    reference_finals
+                        .iter()
+                        .find(|(r, _)| r == s)
+                        .map(|(_, r)| v - r)
+                })
                 .collect();
             let bests: Vec<f64> = seed_curves
                 .iter()
-                .filter_map(|c| convergence::best(c, direction))
+                .filter_map(|(_, c)| convergence::best(c, direction))
                 .collect();
-            let last: Vec<&EpochRecord> = seeds.iter().filter_map(|(r, _)| r.last()).collect();
+            let last: Vec<&EpochRecord> = seeds
+                .iter()
+                .filter_map(|(r, _)| r.get(done.wrapping_sub(1)))
+                .collect();
             let per_class: Vec<&[f64]> = last
                 .iter()
                 .map(|r| r.test_metric_per_class.as_slice())
@@ -243,31 +314,41 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
                 .collect();
             let (secs, epochs) = seeds
                 .iter()
-                .flat_map(|(r, _)| r)
+                .flat_map(|(r, _)| r.iter().take(done))
                 .fold((0.0, 0usize), |(s, n), r| (s + r.train_seconds, n + 1));
             StrategySummary {
                 strategy: spec.name().to_string(),
-                final_test: convergence::summarize(&finals).unwrap_or(empty),
-                final_minus_reference: if index == 0 {
+                final_test: convergence::summarize(&values).unwrap_or(empty),
+                final_minus_reference: if index == reference {
                     None
                 } else {
                     convergence::summarize(&diffs)
                 },
+                test_at: points
+                    .iter()
+                    .map(|&e| {
+                        let v: Vec<f64> = at(seed_curves, e).into_iter().map(|(_, v)| v).collect();
+                        (e, convergence::summarize(&v).unwrap_or(empty))
+                    })
+                    .collect(),
                 final_test_per_class: mean_vec(&per_class),
                 best_test: convergence::summarize(&bests).unwrap_or(empty),
                 epochs_to_target: target
                     .and_then(|t| convergence::epochs_to_target(mean, t, direction)),
                 epochs_to_target_per_seed: seed_curves
                     .iter()
-                    .map(|c| target.and_then(|t| convergence::epochs_to_target(c, t, direction)))
+                    .map(|(_, c)| {
+                        target.and_then(|t| convergence::epochs_to_target(c, t, direction))
+                    })
                     .collect(),
+                seeds: seed_curves.iter().map(|(s, _)| *s).collect(),
                 final_alpha: mean_vec(&alphas),
                 final_loss_weights: {
                     let w: Option<Vec<&[f64]>> = seeds
                         .iter()
                         .map(|(_, i)| i.final_loss_weights.as_deref())
                         .collect();
-                    w.map(|w| mean_vec(&w))
+                    w.filter(|w| !w.is_empty()).map(|w| mean_vec(&w))
                 },
                 train_seconds_per_epoch: if epochs > 0 {
                     secs / epochs as f64
@@ -275,6 +356,19 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
                     0.0
                 },
                 mean_test_curve: mean.clone(),
+                test_curve_ci95: (1..=done)
+                    .map(|e| {
+                        let v: Vec<f64> = at(seed_curves, e).into_iter().map(|(_, v)| v).collect();
+                        convergence::summarize(&v).map_or(0.0, |s| s.ci95)
+                    })
+                    .collect(),
+                mean_alpha_curve: (0..done)
+                    .map(|e| {
+                        let a: Vec<&[f64]> =
+                            seeds.iter().map(|(r, _)| r[e].alpha.as_slice()).collect();
+                        mean_vec(&a)
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -284,6 +378,7 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
         metric: cfg.task.metric_name().to_string(),
         direction,
         epochs: cfg.epochs,
+        epochs_done: done,
         seeds: cfg.seeds.clone(),
         class_names: first_info
             .map(|i| i.class_names.clone())
@@ -293,7 +388,7 @@ fn summarize(cfg: &ExperimentConfig, runs: &[Vec<(Vec<EpochRecord>, RunInfo)>]) 
             .unwrap_or_default(),
         reference: cfg
             .strategies
-            .first()
+            .get(reference)
             .map(|s| s.name().to_string())
             .unwrap_or_default(),
         target,

@@ -409,7 +409,7 @@ impl ExperimentConfig {
     pub fn gamma(&self) -> Option<f64> {
         self.strategies
             .iter()
-            .find(|s| s.name() == "learn2mix")
+            .find(|s| s.kind() == "learn2mix")
             .and_then(|s| s.number("gamma"))
     }
 
@@ -418,7 +418,7 @@ impl ExperimentConfig {
     pub fn set_gamma(&mut self, value: f64) {
         self.gamma_override = None;
         for s in &mut self.strategies {
-            if s.name() == "learn2mix" && s.set_option("gamma", value.into()).is_err() {
+            if s.kind() == "learn2mix" && s.set_option("gamma", value.into()).is_err() {
                 self.gamma_override = Some(value);
             }
         }

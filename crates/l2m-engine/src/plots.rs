@@ -10,9 +10,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use l2m_core::convergence;
-
-use crate::report::StrategyCurves;
+use crate::Comparison;
 use crate::{EngineError, ExperimentConfig, Result};
 
 const FONT_CANDIDATES: &[&str] = &[
@@ -323,31 +321,31 @@ fn both(dir: &Path, stem: &str, figure: &impl Figure) -> Result<Vec<PathBuf>> {
 pub fn write_plots(
     dir: &Path,
     cfg: &ExperimentConfig,
-    curves: &[StrategyCurves],
+    c: &Comparison,
 ) -> Result<Option<Vec<PathBuf>>> {
     if !font_ready() {
         return Ok(None);
     }
-    let metric = cfg.task.metric_name();
-    let done = crate::report::epochs_done(curves);
+    let metric = c.metric.as_str();
+    let done = c.epochs_done;
     if done == 0 {
         return Ok(Some(Vec::new()));
     }
     let mut files = Vec::new();
     // 1. Test metric per epoch, mean and 95% band over seeds.
-    let lines: Vec<Line> = curves
+    let lines: Vec<Line> = c
+        .strategies
         .iter()
-        .map(|c| {
-            let stats: Vec<(f64, f64, f64)> = (0..done)
-                .map(|e| {
-                    let v: Vec<f64> = c.seeds.iter().map(|(_, s)| s[e]).collect();
-                    let m =
-                        convergence::summarize(&v).map_or((f64::NAN, 0.0), |s| (s.mean, s.ci95));
-                    ((e + 1) as f64, m.0 - m.1, m.0 + m.1)
-                })
+        .map(|x| {
+            let stats: Vec<(f64, f64, f64)> = x
+                .mean_test_curve
+                .iter()
+                .zip(&x.test_curve_ci95)
+                .enumerate()
+                .map(|(e, (m, h))| ((e + 1) as f64, m - h, m + h))
                 .collect();
             Line {
-                label: c.strategy.clone(),
+                label: x.strategy.clone(),
                 points: stats.iter().map(|s| (s.0, (s.1 + s.2) / 2.0)).collect(),
                 band: Some(stats),
             }
@@ -363,18 +361,22 @@ pub fn write_plots(
             lines: &lines,
         },
     )?);
-    // 2. learn2mix's class proportions per epoch, mean over seeds.
-    if let Some(l2m) = curves.iter().find(|c| c.strategy == "learn2mix") {
-        let k = l2m.class_names.len();
+    // 2. The reference strategy's class proportions per epoch (learn2mix's when it ran),
+    //    mean over seeds.
+    if let Some(l2m) = c
+        .strategies
+        .iter()
+        .find(|x| x.strategy == c.reference && !x.mean_alpha_curve.is_empty())
+    {
+        let k = c.class_names.len();
         let lines: Vec<Line> = (0..k)
             .map(|class| Line {
-                label: l2m.class_names[class].clone(),
-                points: (0..done)
-                    .map(|e| {
-                        let v: f64 = l2m.alpha.iter().map(|(_, a)| a[e][class]).sum::<f64>()
-                            / l2m.alpha.len().max(1) as f64;
-                        ((e + 1) as f64, v)
-                    })
+                label: c.class_names[class].clone(),
+                points: l2m
+                    .mean_alpha_curve
+                    .iter()
+                    .enumerate()
+                    .map(|(e, a)| ((e + 1) as f64, a.get(class).copied().unwrap_or(0.0)))
                     .collect(),
                 band: None,
             })
@@ -383,7 +385,7 @@ pub fn write_plots(
             dir,
             "alpha",
             &LinesFigure {
-                title: &format!("{}: learn2mix class proportions", cfg.name),
+                title: &format!("{}: {} class proportions", cfg.name, l2m.strategy),
                 x: "epoch",
                 y: "alpha",
                 lines: &lines,
@@ -391,12 +393,13 @@ pub fn write_plots(
         )?);
     }
     // 3. Final test metric per class: grouped bars, one group per class.
-    if let Some(first) = curves.first() {
+    if !c.strategies.is_empty() {
         let bars = Bars {
-            classes: &first.class_names,
-            series: curves
+            classes: &c.class_names,
+            series: c
+                .strategies
                 .iter()
-                .map(|c| (c.strategy.clone(), c.final_per_class.clone()))
+                .map(|x| (x.strategy.clone(), x.final_test_per_class.clone()))
                 .collect(),
         };
         files.extend(both(

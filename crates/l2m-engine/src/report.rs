@@ -5,37 +5,17 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use l2m_core::convergence::{self, Direction};
+use l2m_core::convergence::{Direction, Summary};
 
-use crate::record::read_records;
-use crate::{EngineError, ExperimentConfig, Result, write_atomic};
+use crate::compare::{SeedRun, summarize};
+use crate::record::{read_json, read_records};
+use crate::{Comparison, EngineError, ExperimentConfig, Result, write_atomic};
 
-/// One strategy's per-seed curves.
-#[derive(Debug, Clone)]
-pub struct StrategyCurves {
-    /// Strategy name.
-    pub strategy: String,
-    /// `(seed, test metric per epoch)`.
-    pub seeds: Vec<(u64, Vec<f64>)>,
-    /// `(seed, alpha per epoch)`.
-    pub alpha: Vec<(u64, Vec<Vec<f64>>)>,
-    /// Class names.
-    pub class_names: Vec<String>,
-    /// Last recorded test metric per class, mean over seeds.
-    pub final_per_class: Vec<f64>,
-}
-
-/// Epochs completed by every seed of every strategy (what a report can cover).
-pub fn epochs_done(curves: &[StrategyCurves]) -> usize {
-    curves
-        .iter()
-        .flat_map(|c| c.seeds.iter().map(|(_, v)| v.len()))
-        .min()
-        .unwrap_or(0)
-}
-
-/// Reads `config.json` and every `seed-*/<strategy>/records.jsonl` of a run directory.
-pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Vec<StrategyCurves>)> {
+/// Reads `config.json` and every `seed-*/<strategy>/` run (records and `run.json`) of a
+/// run directory, and summarises them with [`crate::compare::summarize`], the one
+/// statistics model of the table, `summary.json`, this report and the plots. Interrupted
+/// runs are summarised over the epochs every run has completed.
+pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Comparison)> {
     let cfg_path = dir.join("config.json");
     let bytes = std::fs::read(&cfg_path).map_err(|source| EngineError::Io {
         path: cfg_path.clone(),
@@ -46,47 +26,20 @@ pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Vec<StrategyCurves>)> {
             path: cfg_path.clone(),
             source,
         })?;
-    let mut curves = Vec::new();
+    let mut runs: Vec<Vec<SeedRun>> = Vec::new();
     for spec in &cfg.strategies {
         let mut seeds = Vec::new();
-        let mut alpha = Vec::new();
-        let mut finals: Vec<Vec<f64>> = Vec::new();
         for &seed in &cfg.seeds {
-            let p = dir
-                .join(format!("seed-{seed}"))
-                .join(spec.name())
-                .join("records.jsonl");
-            if p.is_file() {
-                let recs = read_records(&p)?;
-                seeds.push((seed, recs.iter().map(|r| r.test_metric).collect()));
-                alpha.push((seed, recs.iter().map(|r| r.alpha.clone()).collect()));
-                if let Some(last) = recs.last() {
-                    finals.push(last.test_metric_per_class.clone());
-                }
+            let run = dir.join(format!("seed-{seed}")).join(spec.name());
+            let (records, info) = (run.join("records.jsonl"), run.join("run.json"));
+            if records.is_file() && info.is_file() {
+                let info: crate::RunInfo = read_json(&info)?;
+                seeds.push((read_records(&records)?, info));
             }
         }
-        let k = finals.first().map_or(0, Vec::len);
-        let final_per_class = (0..k)
-            .map(|i| finals.iter().map(|f| f[i]).sum::<f64>() / finals.len() as f64)
-            .collect();
-        let info_path = dir
-            .join(format!("seed-{}", cfg.seeds.first().copied().unwrap_or(0)))
-            .join(spec.name())
-            .join("run.json");
-        let class_names = std::fs::read(&info_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<crate::RunInfo>(&b).ok())
-            .map(|i| i.class_names)
-            .unwrap_or_else(|| (0..k).map(|i| i.to_string()).collect());
-        curves.push(StrategyCurves {
-            strategy: spec.name().to_string(),
-            seeds,
-            alpha,
-            class_names,
-            final_per_class,
-        });
+        runs.push(seeds);
     }
-    Ok((cfg, curves))
+    Ok((cfg.clone(), summarize(&cfg, &runs)))
 }
 
 fn fmt(v: f64) -> String {
@@ -97,16 +50,29 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// The markdown report of `cfg`'s run with these curves.
-pub fn markdown(cfg: &ExperimentConfig, curves: &[StrategyCurves]) -> String {
-    let direction = cfg.task.direction();
-    let metric = cfg.task.metric_name();
+fn cell(m: &Summary) -> String {
+    match m.n {
+        0 => "-".into(),
+        1 => fmt(m.mean),
+        _ => format!("{} ± {}", fmt(m.mean), fmt(m.ci95)),
+    }
+}
+
+/// The markdown report of `cfg`'s run, from its comparison.
+pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
+    let direction = c.direction;
+    let metric = &c.metric;
     let mut s = String::new();
     let _ = writeln!(s, "# {}: learn2mix and the alternatives\n", cfg.name);
     let _ = writeln!(
         s,
-        "{}, Adam lr {}, batch {}, {} epochs, seeds {:?}. Test {metric} ({}).\n",
+        "{}, {} lr {}, batch {}, {} epochs, seeds {:?}. Test {metric} ({}).\n",
         cfg.model.name(),
+        if cfg.optimizer.weight_decay > 0.0 {
+            format!("AdamW (weight decay {})", cfg.optimizer.weight_decay)
+        } else {
+            "Adam".to_string()
+        },
         cfg.optimizer.lr,
         cfg.batch_size,
         cfg.epochs,
@@ -116,7 +82,7 @@ pub fn markdown(cfg: &ExperimentConfig, curves: &[StrategyCurves]) -> String {
             Direction::HigherIsBetter => "higher is better",
         }
     );
-    let done = epochs_done(curves);
+    let done = c.epochs_done;
     if done == 0 {
         let _ = writeln!(s, "No completed epoch yet.");
         return s;
@@ -128,54 +94,34 @@ pub fn markdown(cfg: &ExperimentConfig, curves: &[StrategyCurves]) -> String {
             cfg.epochs
         );
     }
-    let points: Vec<usize> = [0.25, 0.5, 1.0]
-        .iter()
-        .map(|f| ((done as f64 * f).round() as usize).clamp(1, done))
-        .collect();
-    let _ = writeln!(
-        s,
-        "| strategy | epoch {} (25%) | epoch {} (50%) | epoch {} (100%) | seeds |",
-        points[0], points[1], points[2]
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|");
-    for c in curves {
-        let cells: Vec<String> = points
-            .iter()
-            .map(|&e| {
-                let v: Vec<f64> = c.seeds.iter().map(|(_, curve)| curve[e - 1]).collect();
-                match convergence::summarize(&v) {
-                    Some(m) if m.n > 1 => format!("{} ± {}", fmt(m.mean), fmt(m.ci95)),
-                    Some(m) => fmt(m.mean),
-                    None => "-".into(),
-                }
-            })
-            .collect();
+    let points: Vec<usize> = c
+        .strategies
+        .first()
+        .map(|x| x.test_at.iter().map(|(e, _)| *e).collect())
+        .unwrap_or_default();
+    if points.len() == 3 {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} |",
-            c.strategy,
-            cells[0],
-            cells[1],
-            cells[2],
-            c.seeds.len()
+            "| strategy | epoch {} (25%) | epoch {} (50%) | epoch {} (100%) | seeds |",
+            points[0], points[1], points[2]
         );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for x in &c.strategies {
+            let cells: Vec<String> = x.test_at.iter().map(|(_, m)| cell(m)).collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                x.strategy,
+                cells.join(" | "),
+                x.seeds.len()
+            );
+        }
     }
     let _ = writeln!(
         s,
         "\nValues are the mean over seeds ± the half-width of a 95% Student-t confidence interval.\n"
     );
-
-    // Epochs to the common target on the seed-mean curves.
-    let means: Vec<Vec<f64>> = curves
-        .iter()
-        .map(|c| {
-            (0..done)
-                .map(|e| c.seeds.iter().map(|(_, v)| v[e]).sum::<f64>() / c.seeds.len() as f64)
-                .collect()
-        })
-        .collect();
-    let refs: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
-    let Some(target) = convergence::common_target(&refs, direction) else {
+    let Some(target) = c.target else {
         return s;
     };
     let _ = writeln!(
@@ -190,84 +136,73 @@ pub fn markdown(cfg: &ExperimentConfig, curves: &[StrategyCurves]) -> String {
     );
     let _ = writeln!(s, "| strategy | epoch (seed mean) | per seed |");
     let _ = writeln!(s, "|---|---|---|");
-    let reached: Vec<Option<usize>> = means
-        .iter()
-        .map(|m| convergence::epochs_to_target(m, target, direction))
-        .collect();
-    for (c, r) in curves.iter().zip(&reached) {
-        let per_seed: Vec<String> = c
-            .seeds
+    for x in &c.strategies {
+        let per_seed: Vec<String> = x
+            .epochs_to_target_per_seed
             .iter()
-            .map(|(_, v)| {
-                convergence::epochs_to_target(v, target, direction)
-                    .map_or("never".into(), |e| e.to_string())
-            })
+            .map(|e| e.map_or("never".into(), |e| e.to_string()))
             .collect();
         let _ = writeln!(
             s,
             "| {} | {} | {} |",
-            c.strategy,
-            r.map_or("never".into(), |e| e.to_string()),
+            x.strategy,
+            x.epochs_to_target.map_or("never".into(), |e| e.to_string()),
             per_seed.join(", ")
         );
     }
-    // Verdict against learn2mix, when it ran.
-    if let Some(l) = curves.iter().position(|c| c.strategy == "learn2mix") {
-        let _ = writeln!(s, "\n## Verdict\n");
-        for (i, c) in curves.iter().enumerate() {
-            if i == l {
-                continue;
+    // Verdict against the reference strategy (learn2mix when it ran).
+    let Some(reference) = c.strategies.iter().find(|x| x.strategy == c.reference) else {
+        return s;
+    };
+    let r = &c.reference;
+    let _ = writeln!(s, "\n## Verdict\n");
+    for x in c.strategies.iter().filter(|x| x.strategy != *r) {
+        let sentence = match (reference.epochs_to_target, x.epochs_to_target) {
+            (Some(a), Some(b)) if a < b => format!(
+                "{r} reached the target sooner than {} (epoch {a} against {b}).",
+                x.strategy
+            ),
+            (Some(a), Some(b)) if a > b => format!(
+                "{r} reached the target later than {} (epoch {a} against {b}).",
+                x.strategy
+            ),
+            (Some(a), Some(_)) => format!(
+                "{r} and {} reached the target at the same epoch ({a}).",
+                x.strategy
+            ),
+            _ => format!(
+                "no comparison with {}: a seed-mean curve is missing.",
+                x.strategy
+            ),
+        };
+        let paired = match &x.final_minus_reference {
+            Some(d) if d.n > 1 => {
+                let sign = if (d.mean - d.ci95) > 0.0 || (d.mean + d.ci95) < 0.0 {
+                    ""
+                } else {
+                    " (the interval includes 0: no clear difference)"
+                };
+                format!(
+                    " Final test {metric}, {} minus {r}, paired over seeds: {:+.4} ± {:.4}{sign}.",
+                    x.strategy, d.mean, d.ci95
+                )
             }
-            let sentence = match (reached[l], reached[i]) {
-                (Some(a), Some(b)) if a < b => format!(
-                    "learn2mix reached the target sooner than {} (epoch {a} against {b}).",
-                    c.strategy
-                ),
-                (Some(a), Some(b)) if a > b => format!(
-                    "learn2mix reached the target later than {} (epoch {a} against {b}).",
-                    c.strategy
-                ),
-                (Some(a), Some(_)) => format!(
-                    "learn2mix and {} reached the target at the same epoch ({a}).",
-                    c.strategy
-                ),
-                _ => format!(
-                    "no comparison with {}: a seed-mean curve is missing.",
-                    c.strategy
-                ),
-            };
-            let finals: Vec<f64> = c.seeds.iter().map(|(_, v)| v[done - 1]).collect();
-            let l2m: Vec<f64> = curves[l].seeds.iter().map(|(_, v)| v[done - 1]).collect();
-            let diffs: Vec<f64> = finals.iter().zip(&l2m).map(|(o, m)| o - m).collect();
-            let paired = match convergence::summarize(&diffs) {
-                Some(d) if d.n > 1 => {
-                    let sign = if (d.mean - d.ci95) > 0.0 || (d.mean + d.ci95) < 0.0 {
-                        ""
-                    } else {
-                        " (the interval includes 0: no clear difference)"
-                    };
-                    format!(
-                        " Final test {metric}, {} minus learn2mix, paired over seeds: {:+.4} ± {:.4}{sign}.",
-                        c.strategy, d.mean, d.ci95
-                    )
-                }
-                Some(d) => format!(
-                    " Final test {metric}, {} minus learn2mix (one seed): {:+.4}.",
-                    c.strategy, d.mean
-                ),
-                None => String::new(),
-            };
-            let _ = writeln!(s, "- {sentence}{paired}");
-        }
+            Some(d) => format!(
+                " Final test {metric}, {} minus {r} (one seed): {:+.4}.",
+                x.strategy, d.mean
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(s, "- {sentence}{paired}");
     }
     s
 }
 
 /// Writes the plots and `report.md` into `dir` (atomically) and returns the report's text.
 pub fn write_report(dir: &Path) -> Result<String> {
-    let (cfg, curves) = load_run(dir)?;
-    let mut text = markdown(&cfg, &curves);
-    match crate::plots::write_plots(dir, &cfg, &curves)? {
+    let (cfg, comparison) = load_run(dir)?;
+    let mut text = markdown(&cfg, &comparison);
+    match crate::plots::write_plots(dir, &cfg, &comparison)? {
         Some(files) if !files.is_empty() => {
             let _ = writeln!(text, "\n## Plots\n");
             for (file, caption) in [

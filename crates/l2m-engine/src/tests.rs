@@ -365,8 +365,16 @@ fn report_has_the_paper_tables_and_a_verdict() {
         "{text}"
     );
     // The table's numbers are the records' numbers.
-    let (_, curves) = report::load_run(run_dir.path()).expect("load");
-    let last: Vec<f64> = curves[0].seeds.iter().map(|(_, v)| v[7]).collect();
+    let last: Vec<f64> = cfg
+        .seeds
+        .iter()
+        .map(|seed| {
+            let p = run_dir
+                .path()
+                .join(format!("seed-{seed}/learn2mix/records.jsonl"));
+            record::read_records(&p).expect("records")[7].test_metric
+        })
+        .collect();
     let mean = last.iter().sum::<f64>() / 3.0;
     let row = text
         .lines()
@@ -752,4 +760,35 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
             );
         }
     }
+}
+
+/// The table (`summary.json`, returned by `run_experiment`) and the report come from one
+/// statistics model: the same reference, target, epochs and paired differences, also when
+/// learn2mix is not the first strategy configured.
+#[test]
+fn summary_and_report_agree_and_learn2mix_is_the_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = small(4);
+    cfg.seeds = vec![1, 2];
+    cfg.strategies = ["classical", "learn2mix", "balanced"]
+        .iter()
+        .map(|n| StrategySpec::parse(n, 0.5).expect("strategy"))
+        .collect();
+    let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
+    let c = run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    assert_eq!(c.reference, "learn2mix");
+    let (_, again) = report::load_run(run_dir.path()).expect("load");
+    assert_eq!(again, c, "the report's comparison is the table's");
+    let text = report::write_report(run_dir.path()).expect("report");
+    let d = c.strategies[0]
+        .final_minus_reference
+        .clone()
+        .expect("classical minus learn2mix");
+    assert!(
+        text.contains(&format!(
+            "classical minus learn2mix, paired over seeds: {:+.4} ± {:.4}",
+            d.mean, d.ci95
+        )),
+        "{text}"
+    );
 }

@@ -154,7 +154,7 @@ pub fn preset_variant(name: &str, variant: Variant) -> Result<ExperimentConfig> 
     }
     cfg.init_noise = a.init_noise;
     for s in &mut cfg.strategies {
-        match s.name() {
+        match s.kind() {
             "learn2mix" => {
                 // `int(alpha_i * B)`, and the class-wise losses of the epoch's last batch.
                 s.set_option("gamma", a.gamma.into())?;
@@ -209,7 +209,7 @@ fn describe(cfg: &ExperimentConfig) -> Vec<(&'static str, String)> {
         ),
     ];
     for s in &cfg.strategies {
-        match s.name() {
+        match s.kind() {
             "learn2mix" => {
                 let Some(o) = s.typed_options::<Learn2MixOptions>("learn2mix") else {
                     continue;

@@ -215,12 +215,34 @@ fn entry(name: &str) -> Result<&'static StrategyEntry> {
         })
 }
 
-/// A configured strategy: a registered name and its options (every option present, each
-/// valid). Serialised as `{"kind": name, ...options}`.
+/// A configured strategy: a registered kind, an optional label (so that one kind can run
+/// twice in a comparison with different options) and its options (every option present,
+/// each valid). Serialised as `{"kind": kind, "label": label, ...options}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StrategySpec {
     entry: &'static StrategyEntry,
+    label: Option<String>,
     options: serde_json::Value,
+}
+
+/// Checks a label: it names the strategy in tables and its directories, so it is short and
+/// made of letters, digits and `. _ + = -`.
+fn check_label(label: &str) -> Result<()> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+=-".contains(c))
+        && !label.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::Strategy {
+            strategy: label.to_string(),
+            message: "a label must be 1 to 64 letters, digits or . _ + = - (not starting with .)"
+                .into(),
+        })
+    }
 }
 
 impl PartialEq for StrategyEntry {
@@ -238,12 +260,53 @@ impl StrategySpec {
         Self::with_options(entry.name, options)
     }
 
+    /// Parses a command-line item `KIND[:OPTION=VALUE]...`, e.g. `learn2mix:update_every=10`
+    /// (values are JSON where they parse as JSON, strings otherwise). An item with options is
+    /// labelled with the item itself, `:` written as `+`, so that it can sit beside the
+    /// plain strategy in one comparison.
+    pub fn parse_item(item: &str, gamma: f64) -> Result<Self> {
+        let mut parts = item.split(':');
+        let kind = parts.next().unwrap_or_default().trim();
+        let mut spec = Self::parse(kind, gamma)?;
+        let mut labelled = false;
+        for part in parts {
+            let (key, value) = part.split_once('=').ok_or_else(|| EngineError::Strategy {
+                strategy: kind.to_string(),
+                message: format!("expected OPTION=VALUE after ':', got {part:?}"),
+            })?;
+            let value = serde_json::from_str(value.trim())
+                .unwrap_or_else(|_| serde_json::Value::String(value.trim().to_string()));
+            spec.set_option(key.trim(), value)?;
+            labelled = true;
+        }
+        if labelled {
+            spec.set_label(&item.trim().replace(':', "+"))?;
+        }
+        Ok(spec)
+    }
+
+    /// Names this strategy `label` in records, tables and directories.
+    pub fn set_label(&mut self, label: &str) -> Result<()> {
+        check_label(label)?;
+        self.label = Some(label.to_string());
+        Ok(())
+    }
+
+    /// The registered kind (`learn2mix`, `classical`, ...), whatever the label.
+    pub fn kind(&self) -> &'static str {
+        self.entry.name
+    }
+
     /// The strategy `name` with `options` (a JSON object; missing options take their
     /// defaults where the strategy has them), validated.
     pub fn with_options(name: &str, options: serde_json::Value) -> Result<Self> {
         let entry = entry(name)?;
         let options = (entry.normalise)(entry.name, options)?;
-        Ok(Self { entry, options })
+        Ok(Self {
+            entry,
+            label: None,
+            options,
+        })
     }
 
     /// learn2mix with typed options.
@@ -251,9 +314,9 @@ impl StrategySpec {
         Self::with_options("learn2mix", to_json(&options)?)
     }
 
-    /// The name used in records, tables and on the command line.
-    pub fn name(&self) -> &'static str {
-        self.entry.name
+    /// The name used in records, tables and directories: the label if any, else the kind.
+    pub fn name(&self) -> &str {
+        self.label.as_deref().unwrap_or(self.entry.name)
     }
 
     /// The options, as JSON (every option present).
@@ -304,8 +367,11 @@ impl Serialize for StrategySpec {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let fields = self.options.as_object();
-        let mut map = s.serialize_map(Some(1 + fields.map_or(0, |m| m.len())))?;
+        let mut map = s.serialize_map(None)?;
         map.serialize_entry("kind", self.entry.name)?;
+        if let Some(label) = &self.label {
+            map.serialize_entry("label", label)?;
+        }
         for (k, v) in fields.into_iter().flatten() {
             map.serialize_entry(k, v)?;
         }
@@ -325,8 +391,21 @@ impl<'de> Deserialize<'de> for StrategySpec {
                 )));
             }
         };
-        Self::with_options(&kind, serde_json::Value::Object(value))
-            .map_err(serde::de::Error::custom)
+        let label = match value.remove("label") {
+            None => None,
+            Some(serde_json::Value::String(l)) => Some(l),
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!(
+                    "a strategy's label must be a string, got {other}"
+                )));
+            }
+        };
+        let mut spec = Self::with_options(&kind, serde_json::Value::Object(value))
+            .map_err(serde::de::Error::custom)?;
+        if let Some(l) = label {
+            spec.set_label(&l).map_err(serde::de::Error::custom)?;
+        }
+        Ok(spec)
     }
 }
 
@@ -468,6 +547,45 @@ mod tests {
         let e = serde_json::from_str::<StrategySpec>(r#"{"kind":"learn2mix","gama":0.5}"#)
             .expect_err("typo");
         assert!(e.to_string().contains("unknown field `gama`"), "{e}");
+    }
+
+    #[test]
+    fn items_with_options_are_labelled() {
+        let s =
+            StrategySpec::parse_item("learn2mix:update_every=10:floor=0.01", 0.1).expect("item");
+        assert_eq!(s.kind(), "learn2mix");
+        assert_eq!(s.name(), "learn2mix+update_every=10+floor=0.01");
+        assert_eq!(s.options()["update_every"], serde_json::json!(10));
+        let json = serde_json::to_string(&s).expect("json");
+        assert!(
+            json.starts_with(
+                r#"{"kind":"learn2mix","label":"learn2mix+update_every=10+floor=0.01","#
+            ),
+            "{json}"
+        );
+        let back: StrategySpec = serde_json::from_str(&json).expect("back");
+        assert_eq!(back, s);
+        let s = StrategySpec::parse_item("learn2mix:rule=eg:eta=0.05", 0.1).expect("rule");
+        assert_eq!(s.options()["rule"], serde_json::json!("eg"));
+        assert_eq!(
+            StrategySpec::parse_item("classical", 0.1)
+                .expect("plain")
+                .name(),
+            "classical"
+        );
+        for bad in [
+            "learn2mix:update_every",
+            "learn2mix:gama=1",
+            "classical:eta=1",
+        ] {
+            assert!(StrategySpec::parse_item(bad, 0.1).is_err(), "{bad}");
+        }
+        assert!(
+            StrategySpec::parse("classical", 0.1)
+                .expect("c")
+                .set_label("../x")
+                .is_err()
+        );
     }
 
     #[test]
