@@ -782,7 +782,6 @@ fn summary_and_report_agree_and_learn2mix_is_the_reference() {
     let text = report::write_report(run_dir.path()).expect("report");
     let d = c.strategies[0]
         .final_minus_reference
-        .clone()
         .expect("classical minus learn2mix");
     assert!(
         text.contains(&format!(
