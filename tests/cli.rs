@@ -552,3 +552,144 @@ fn the_authors_variant_is_listed_printed_and_runs() {
     }
     assert!(!a.join("seed-0/classical").exists());
 }
+
+#[test]
+fn new_strategies_and_learn2mix_options_from_the_command_line() {
+    let Some(shared) = shared_data() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = shared.to_str().expect("utf-8").to_string();
+    let run = |args: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut all = vec!["compare", "--data-dir", &data_dir, "--quiet"];
+        all.extend_from_slice(args);
+        all.extend(["--out", out.to_str().expect("utf-8")]);
+        let o = l2m(&all);
+        (o, out)
+    };
+    // The Wine Quality command, shortened to 3 epochs and 2 seeds.
+    let (o, out) = run(
+        &[
+            "--experiment",
+            "wine-quality",
+            "--strategies",
+            "learn2mix,classical,group-dro",
+            "--rule",
+            "eg",
+            "--eta",
+            "0.05",
+            "--floor",
+            "0.01",
+            "--update-every",
+            "10",
+            "--epochs",
+            "3",
+            "--seeds",
+            "2",
+        ],
+        "wine",
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("loss weights"), "{stdout}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).expect("config"))
+            .expect("json");
+    let l2m_cfg = &config["strategies"][0];
+    assert_eq!(l2m_cfg["rule"], "eg");
+    assert_eq!(l2m_cfg["eta"], 0.05);
+    assert_eq!(l2m_cfg["floor"], 0.01);
+    assert_eq!(l2m_cfg["update_every"], 10);
+    assert_eq!(
+        config["strategies"][2]["eta"], 0.05,
+        "--eta reaches group-dro too"
+    );
+    let records = |s: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(out.join("seed-1").join(s).join("records.jsonl"))
+            .expect("records")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let l = records("learn2mix");
+    assert_eq!(l.len(), 3);
+    assert_ne!(l[0]["alpha"], l[2]["alpha"], "alpha moves every 10 steps");
+    for a in l[2]["alpha"].as_array().expect("alpha") {
+        assert!(
+            a.as_f64().expect("number") >= 0.01 / 2.0 - 1e-12,
+            "the floor holds"
+        );
+    }
+    let g = records("group-dro");
+    assert_eq!(g[0]["loss_weights"], serde_json::json!([0.5, 0.5]));
+    assert_ne!(
+        g[2]["loss_weights"], g[0]["loss_weights"],
+        "the weights move"
+    );
+    assert!(l[0].get("loss_weights").is_none());
+
+    // The MNIST command.
+    let (o, _) = run(
+        &[
+            "--experiment",
+            "mnist",
+            "--strategies",
+            "learn2mix,stratified,balanced,group-dro,focal",
+            "--epochs",
+            "2",
+            "--seeds",
+            "1",
+            "--limit",
+            "500",
+        ],
+        "mnist",
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for s in ["stratified", "balanced", "group-dro", "focal"] {
+        assert!(text(&o.stdout).contains(s));
+    }
+
+    // One kind twice, with options; a flag no strategy takes; a bad value.
+    let (o, out) = run(
+        &[
+            "--experiment",
+            "mean-estimation",
+            "--strategies",
+            "learn2mix,learn2mix:update_every=2:loss_source=held-out:0.2",
+            "--epochs",
+            "2",
+            "--seeds",
+            "1",
+        ],
+        "twice",
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        out.join("seed-0/learn2mix+update_every=2+loss_source=held-out+0.2/records.jsonl")
+            .is_file()
+    );
+    let (o, _) = run(
+        &[
+            "--strategies",
+            "classical",
+            "--floor",
+            "0.1",
+            "--epochs",
+            "1",
+        ],
+        "floor",
+    );
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("--floor: none of the strategies classical takes it"),
+        "{e}"
+    );
+    let (o, _) = run(&["--rule", "softmax"], "rule");
+    assert!(text(&o.stderr).contains("--rule"), "{}", text(&o.stderr));
+    let (o, _) = run(&["--eta", "0.1", "--epochs", "1"], "eta");
+    let e = text(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("--eta") && e.contains("rule eg"),
+        "{e}"
+    );
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use l2m_engine::strategy::LossSource;
 use l2m_engine::{ExperimentConfig, StrategySpec, Variant};
 use l2m_models::DeviceKind;
 
@@ -134,6 +135,11 @@ pub struct Overrides {
     /// Update learn2mix's proportions every STEPS optimiser steps instead of every epoch.
     #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..))]
     pub update_every: Option<u64>,
+    /// Where learn2mix's class-wise losses come from: train (the training steps, no extra
+    /// cost) or held-out:F (a seeded fraction F of every class, not trained on, evaluated
+    /// at every update).
+    #[arg(long, value_name = "train|held-out:F", value_parser = parse_loss_source)]
+    pub loss_source: Option<LossSource>,
     /// Folder the datasets are read from (default: data, filled by `cargo xtask fetch-data`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -167,6 +173,10 @@ pub struct DataArgs {
     /// Seed of the split and the imbalance.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+fn parse_loss_source(s: &str) -> Result<LossSource, String> {
+    s.parse()
 }
 
 fn parse_variant(s: &str) -> Result<Variant, String> {
@@ -269,6 +279,9 @@ impl Overrides {
         }
         if let Some(x) = self.update_every {
             v.push(("--update-every", "update_every", serde_json::json!(x)));
+        }
+        if let Some(x) = self.loss_source {
+            v.push(("--loss-source", "loss_source", serde_json::json!(x)));
         }
         v
     }

@@ -23,9 +23,10 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
     };
     writeln!(
         out,
-        "{}: {}, Adam lr {}, B {}, {} epochs, {seeds}",
+        "{}: {}, {} lr {}, B {}, {} epochs, {seeds}",
         c.experiment,
         cfg.model.name(),
+        cfg.optimizer.describe(),
         cfg.optimizer.lr,
         cfg.batch_size,
         c.epochs

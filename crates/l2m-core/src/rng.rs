@@ -25,6 +25,8 @@ pub enum RngStream {
     Resampling = 6,
     /// Noise added to the initial parameters (the authors' reconstruction runs).
     Perturbation = 7,
+    /// Which training samples are held out to estimate class-wise losses.
+    HeldOut = 8,
 }
 
 /// A ChaCha8 generator for `seed` on the given stream: the same `(seed, stream)` gives the

@@ -130,6 +130,19 @@ impl Schedule {
         }
     }
 
+    /// Counts one step whose class-wise losses come from elsewhere (a held-out split);
+    /// `true` when an update is due now: the caller then passes the estimate to
+    /// [`Schedule::update_from`].
+    pub fn tick(&mut self) -> bool {
+        self.state.since += 1;
+        matches!(self.cadence, Cadence::Steps(s) if self.state.since >= s)
+    }
+
+    /// Whether the proportions move at the end of every epoch (the epoch cadence).
+    pub fn updates_at_epoch_end(&self) -> bool {
+        self.cadence == Cadence::Epoch
+    }
+
     /// The end of an epoch; `true` when the proportions moved (epoch cadence).
     pub fn end_epoch(&mut self) -> Result<bool> {
         match self.cadence {

@@ -32,6 +32,17 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+impl OptimizerConfig {
+    /// "Adam", or "AdamW (weight decay X)" with decay.
+    pub fn describe(&self) -> String {
+        if self.weight_decay == 0.0 {
+            "Adam".to_string()
+        } else {
+            format!("AdamW (weight decay {})", self.weight_decay)
+        }
+    }
+}
+
 /// Where the training and test sets come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]

@@ -68,11 +68,7 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
         s,
         "{}, {} lr {}, batch {}, {} epochs, seeds {:?}. Test {metric} ({}).\n",
         cfg.model.name(),
-        if cfg.optimizer.weight_decay > 0.0 {
-            format!("AdamW (weight decay {})", cfg.optimizer.weight_decay)
-        } else {
-            "Adam".to_string()
-        },
+        cfg.optimizer.describe(),
         cfg.optimizer.lr,
         cfg.batch_size,
         cfg.epochs,

@@ -483,8 +483,14 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
         "importance",
         "curriculum",
         "focal",
+        "balanced",
+        "group-dro",
+        // A period of 3 steps straddles the epochs of 5 steps: the checkpoint holds the
+        // pending losses and the EMA.
+        "learn2mix:update_every=3:ema=0.5:rule=eg:eta=0.5:floor=0.05",
+        "learn2mix:loss_source=held-out:0.2:update_every=2",
     ] {
-        let spec = StrategySpec::parse(name, 0.5).expect("strategy");
+        let spec = StrategySpec::parse_item(name, 0.5).expect("strategy");
         let straight_dir = tempfile::tempdir().expect("tempdir");
         let straight = train_one(
             &cfg,
@@ -789,5 +795,58 @@ fn summary_and_report_agree_and_learn2mix_is_the_reference() {
             d.mean, d.ci95
         )),
         "{text}"
+    );
+}
+
+/// Updating every `steps per epoch` steps is the per-epoch rule, bit for bit, through the
+/// whole loop (per-step device reads included).
+#[test]
+fn updating_every_epoch_s_steps_is_the_epoch_rule() {
+    let cfg = small(4);
+    let data = load(&cfg, 7);
+    let steps = data.train.len() / cfg.batch_size;
+    let per_epoch = run(&cfg, "learn2mix", 7);
+    let spec =
+        StrategySpec::parse_item(&format!("learn2mix:update_every={steps}"), 0.5).expect("spec");
+    let per_steps = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+    let strip = |o: TrainOutcome| {
+        without_time(o.records)
+            .into_iter()
+            .map(|mut r| {
+                r.strategy.clear();
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(per_epoch), strip(per_steps));
+    // A shorter period moves alpha differently.
+    let every2 = StrategySpec::parse_item("learn2mix:update_every=2", 0.5).expect("spec");
+    let o = train_one(&cfg, &every2, &data, 7, None, &mut SilentObserver).expect("train");
+    assert_ne!(
+        o.records[1].alpha,
+        run(&cfg, "learn2mix", 7).records[1].alpha
+    );
+}
+
+/// A held-out loss source trains on the rest only, and its proportions follow the held-out
+/// losses.
+#[test]
+fn a_held_out_loss_source_is_not_trained_on() {
+    let cfg = small(3);
+    let data = load(&cfg, 7);
+    let spec = StrategySpec::parse_item("learn2mix:loss_source=held-out:0.25", 0.5).expect("spec");
+    let o = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+    let note = o
+        .info
+        .notes
+        .iter()
+        .find(|n| n.contains("held out"))
+        .expect("a note says what was held out");
+    // 25% of 100, 100, 80, 20.
+    assert!(note.contains("[25, 25, 20, 5]"), "{note}");
+    assert_ne!(o.records[2].alpha, o.records[0].alpha, "alpha moved");
+    assert_ne!(
+        without_time(o.records.clone()),
+        without_time(run(&cfg, "learn2mix", 7).records)
     );
 }

@@ -19,7 +19,7 @@ use crate::config::LoadedData;
 use crate::data::DeviceData;
 use crate::optim::{Adam, AdamConfig};
 use crate::record::{read_json, read_records, write_json_with, write_records};
-use crate::strategy::{Setup, Strategy, WarmUp};
+use crate::strategy::{Evaluate, Setup, Strategy, WarmUp};
 use crate::{EngineError, EpochRecord, ExperimentConfig, Result, RunInfo, StrategySpec, Task};
 
 /// What one strategy-seed run produced.
@@ -83,6 +83,7 @@ struct EpochSums {
 /// What one epoch needs besides the model and the strategy.
 #[derive(Clone, Copy)]
 struct EpochInput<'a> {
+    cfg: &'a ExperimentConfig,
     data: &'a DeviceData,
     task: Task,
     steps: usize,
@@ -95,6 +96,7 @@ fn hand_over(
     pending: &mut Vec<Tensor>,
     pending_counts: &mut Vec<Vec<u64>>,
     strategy: &mut dyn Strategy,
+    eval: &mut Evaluate<'_>,
     out: &mut EpochSums,
 ) -> Result<()> {
     if pending.is_empty() {
@@ -116,7 +118,7 @@ fn hand_over(
         });
     }
     let counts = std::mem::take(pending_counts);
-    strategy.record_losses(&rows, &counts)?;
+    strategy.record_losses(&rows, &counts, eval)?;
     out.sums.extend(rows);
     out.counts.extend(counts);
     Ok(())
@@ -130,6 +132,7 @@ fn train_epoch(
     input: &EpochInput<'_>,
 ) -> Result<EpochSums> {
     let EpochInput {
+        cfg,
         data,
         task,
         steps,
@@ -170,13 +173,37 @@ fn train_epoch(
         }
         pending_counts.push(c);
         if strategy.losses_due(pending.len()) {
-            hand_over(&mut pending, &mut pending_counts, strategy, &mut out)?;
+            let mut eval = |set: &ClassDataset| held_out_losses(&t.model, data, set, cfg);
+            hand_over(
+                &mut pending,
+                &mut pending_counts,
+                strategy,
+                &mut eval,
+                &mut out,
+            )?;
         }
     }
     // Otherwise one device read per epoch for all class-wise sums.
-    hand_over(&mut pending, &mut pending_counts, strategy, &mut out)?;
-    strategy.end_epoch()?;
+    let mut eval = |set: &ClassDataset| held_out_losses(&t.model, data, set, cfg);
+    hand_over(
+        &mut pending,
+        &mut pending_counts,
+        strategy,
+        &mut eval,
+        &mut out,
+    )?;
+    strategy.end_epoch(&mut eval)?;
     Ok(out)
+}
+
+/// The per-class mean task loss of `set` (a view of the training store) in evaluation mode.
+fn held_out_losses(
+    model: &BoxedModel,
+    data: &DeviceData,
+    set: &ClassDataset,
+    cfg: &ExperimentConfig,
+) -> Result<ClassLossEstimate> {
+    Ok(evaluate(model, data, set, cfg, false)?.loss)
 }
 
 /// The curriculum's warm-up (or any strategy's), run through the same epoch function.
@@ -316,6 +343,7 @@ pub fn train_one(
     let train_data = DeviceData::upload(&train_set, cfg.task, &device)?;
     let test_data = DeviceData::upload(&data.test, cfg.task, &device)?;
     let input = EpochInput {
+        cfg,
         data: &train_data,
         task: cfg.task,
         steps,

@@ -190,14 +190,7 @@ pub struct Difference {
 fn describe(cfg: &ExperimentConfig) -> Vec<(&'static str, String)> {
     let mut out = vec![
         ("learning rate", cfg.optimizer.lr.to_string()),
-        (
-            "optimiser",
-            if cfg.optimizer.weight_decay == 0.0 {
-                "Adam".to_string()
-            } else {
-                format!("AdamW (weight decay {})", cfg.optimizer.weight_decay)
-            },
-        ),
+        ("optimiser", cfg.optimizer.describe()),
         ("batch size", cfg.batch_size.to_string()),
         ("epochs", cfg.epochs.to_string()),
         (

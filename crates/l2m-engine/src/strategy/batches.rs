@@ -65,6 +65,22 @@ impl MixedBatches {
         Ok(())
     }
 
+    /// Counts steps whose losses come from `estimate` (a held-out split), updating the
+    /// proportions from it whenever the cadence says so.
+    pub fn tick(
+        &mut self,
+        steps: usize,
+        estimate: &mut dyn FnMut() -> Result<l2m_core::ClassLossEstimate>,
+    ) -> Result<()> {
+        for _ in 0..steps {
+            if self.schedule.tick() {
+                self.schedule.update_from(&estimate()?)?;
+                self.counts = self.schedule.counts()?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn alpha(&self) -> &Mixture {
         self.schedule.alpha()
     }

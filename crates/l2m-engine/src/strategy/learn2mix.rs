@@ -9,8 +9,13 @@ use l2m_core::{
     Mixer, MixingRule, Mixture, Schedule, Tempered,
 };
 
+use rand::seq::SliceRandom;
+
+use l2m_core::{RngStream, seeded_rng};
+use l2m_data::ClassDataset;
+
 use super::batches::MixedBatches;
-use super::{Defaults, Setup, Strategy, StrategyOptions};
+use super::{Defaults, Evaluate, Setup, Strategy, StrategyOptions};
 use crate::{EngineError, Result};
 
 /// The rule that moves the proportions.
@@ -33,14 +38,53 @@ impl RuleKind {
     }
 }
 
-/// Where the class-wise losses that move the proportions come from.
+/// Where the class-wise losses that move the proportions come from; written `train` or
+/// `held-out:F` in TOML, JSON and on the command line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(try_from = "String", into = "String")]
 #[non_exhaustive]
 pub enum LossSource {
     /// The training steps' own per-sample losses (no extra cost; the paper).
     #[default]
     Train,
+    /// A held-out split of the training set: this fraction of every class (at least one
+    /// sample, seeded), not trained on, evaluated at every update.
+    HeldOut(f64),
+}
+
+impl From<LossSource> for String {
+    fn from(s: LossSource) -> String {
+        match s {
+            LossSource::Train => "train".into(),
+            LossSource::HeldOut(f) => format!("held-out:{f}"),
+        }
+    }
+}
+
+impl TryFrom<String> for LossSource {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for LossSource {
+    type Err = String;
+
+    /// `train` or `held-out:F` with F in (0, 1).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "train" => Ok(LossSource::Train),
+            Some(("held-out", f)) => f
+                .parse::<f64>()
+                .ok()
+                .filter(|f| *f > 0.0 && *f < 1.0)
+                .map(LossSource::HeldOut)
+                .ok_or_else(|| format!("held-out:F needs F in (0, 1), got {f:?}")),
+            _ => Err(format!("expected train or held-out:F, got {s:?}")),
+        }
+    }
 }
 
 impl LossSource {
@@ -165,6 +209,16 @@ impl StrategyOptions for Learn2MixOptions {
             }
             .into());
         }
+        if let LossSource::HeldOut(f) = self.loss_source
+            && !(f > 0.0 && f < 1.0)
+        {
+            return Err(l2m_core::CoreError::InvalidParameter {
+                name: "loss_source held-out fraction",
+                value: f,
+                expected: "in (0, 1)",
+            }
+            .into());
+        }
         if self.update_every == Some(0) {
             return Err(l2m_core::CoreError::InvalidParameter {
                 name: "update_every",
@@ -177,23 +231,69 @@ impl StrategyOptions for Learn2MixOptions {
     }
 
     fn build(&self, setup: &Setup<'_>) -> Result<Box<dyn Strategy>> {
+        let (train, held_out) = match self.loss_source {
+            LossSource::Train => (None, None),
+            LossSource::HeldOut(f) => {
+                let (t, h) = hold_out(setup.train, f, setup.seed)?;
+                (Some(t), Some(h))
+            }
+        };
+        let trained_on = train.as_ref().unwrap_or(setup.train);
         let mixer = Mixer::new(
             self.rule()?,
             self.allocation,
             setup.batch_size,
-            setup.train.class_sizes(),
+            trained_on.class_sizes(),
         )?;
         Ok(Box::new(Learn2MixStrategy {
             batches: MixedBatches::new(
                 Schedule::new(mixer, self.estimator, Some(self.ema), self.cadence())?,
-                CyclicSampler::new(setup.train.members().to_vec(), setup.seed)?,
+                CyclicSampler::new(trained_on.members().to_vec(), setup.seed)?,
             ),
+            train,
+            held_out,
         }))
     }
 }
 
+/// Splits every class of `train`: a seeded fraction `f` (at least one sample, and at least
+/// one left to train on) is held out. Both parts are views of the same store.
+fn hold_out(train: &ClassDataset, f: f64, seed: u64) -> Result<(ClassDataset, ClassDataset)> {
+    let mut rng = seeded_rng(seed, RngStream::HeldOut);
+    let mut kept = Vec::with_capacity(train.num_classes());
+    let mut held = Vec::with_capacity(train.num_classes());
+    for (c, members) in train.members().iter().enumerate() {
+        if members.len() < 2 {
+            return Err(EngineError::Strategy {
+                strategy: "learn2mix".into(),
+                message: format!(
+                    "loss_source held-out needs 2 samples of every class; class {} has {}",
+                    train.class_names().get(c).map_or("?", String::as_str),
+                    members.len()
+                ),
+            });
+        }
+        let mut m = members.clone();
+        m.shuffle(&mut rng);
+        let n = ((m.len() as f64 * f).round() as usize).clamp(1, m.len() - 1);
+        held.push(m[..n].to_vec());
+        let mut rest = m[n..].to_vec();
+        rest.sort_unstable();
+        kept.push(rest);
+    }
+    Ok((
+        train.with_member_lists(kept)?,
+        train
+            .with_member_lists(held)?
+            .renamed(format!("{} (held out)", train.name())),
+    ))
+}
+
 struct Learn2MixStrategy {
     batches: MixedBatches,
+    /// With a held-out loss source: the part trained on, and the part evaluated.
+    train: Option<ClassDataset>,
+    held_out: Option<ClassDataset>,
 }
 
 impl Strategy for Learn2MixStrategy {
@@ -209,12 +309,45 @@ impl Strategy for Learn2MixStrategy {
         self.batches.schedule.update_due(pending)
     }
 
-    fn record_losses(&mut self, sums: &[Vec<f64>], counts: &[Vec<u64>]) -> Result<()> {
-        self.batches.record_losses(sums, counts)
+    fn record_losses(
+        &mut self,
+        sums: &[Vec<f64>],
+        counts: &[Vec<u64>],
+        eval: &mut Evaluate<'_>,
+    ) -> Result<()> {
+        match &self.held_out {
+            None => self.batches.record_losses(sums, counts),
+            Some(h) => self.batches.tick(sums.len(), &mut || eval(h)),
+        }
     }
 
-    fn end_epoch(&mut self) -> Result<()> {
-        self.batches.end_epoch()
+    fn end_epoch(&mut self, eval: &mut Evaluate<'_>) -> Result<()> {
+        match &self.held_out {
+            None => self.batches.end_epoch(),
+            Some(h) if self.batches.schedule.updates_at_epoch_end() => {
+                self.batches.schedule.update_from(&eval(h)?)?;
+                Ok(())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn train_set(&self) -> Option<&ClassDataset> {
+        self.train.as_ref()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.held_out
+            .iter()
+            .map(|h| {
+                format!(
+                    "learn2mix: {} training samples held out to estimate the class losses \
+                     (per class {:?}), not trained on",
+                    h.len(),
+                    h.class_sizes()
+                )
+            })
+            .collect()
     }
 
     fn alpha(&self) -> &Mixture {
@@ -227,5 +360,61 @@ impl Strategy for Learn2MixStrategy {
 
     fn restore(&mut self, state: serde_json::Value) -> Result<()> {
         self.batches.restore("learn2mix", state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use l2m_data::synthetic::MeanEstimation;
+
+    #[test]
+    fn the_held_out_split_is_disjoint_seeded_and_leaves_every_class_some() {
+        let (train, _) = MeanEstimation {
+            train_counts: [40, 30, 3, 2],
+            test_per_class: 2,
+            draws: 3,
+        }
+        .generate(1)
+        .expect("data");
+        let (kept, held) = hold_out(&train, 0.25, 9).expect("split");
+        assert_eq!(held.class_sizes(), vec![10, 8, 1, 1]);
+        assert_eq!(kept.class_sizes(), vec![30, 22, 2, 1]);
+        for c in 0..4 {
+            let mut all: Vec<u32> = kept.members()[c]
+                .iter()
+                .chain(&held.members()[c])
+                .copied()
+                .collect();
+            all.sort_unstable();
+            let mut original = train.members()[c].clone();
+            original.sort_unstable();
+            assert_eq!(all, original, "class {c}: disjoint parts that cover it");
+        }
+        let (_, again) = hold_out(&train, 0.25, 9).expect("split");
+        assert_eq!(again.members(), held.members(), "seeded");
+        let (_, other) = hold_out(&train, 0.25, 10).expect("split");
+        assert_ne!(other.members(), held.members());
+        let (tiny, _) = MeanEstimation {
+            train_counts: [5, 5, 5, 1],
+            test_per_class: 2,
+            draws: 3,
+        }
+        .generate(1)
+        .expect("data");
+        let e = hold_out(&tiny, 0.5, 1).expect_err("a class of one");
+        assert!(e.to_string().contains("needs 2 samples"), "{e}");
+    }
+
+    #[test]
+    fn loss_sources_parse() {
+        assert_eq!("train".parse::<LossSource>(), Ok(LossSource::Train));
+        assert_eq!(
+            "held-out:0.1".parse::<LossSource>(),
+            Ok(LossSource::HeldOut(0.1))
+        );
+        for bad in ["held-out:1", "held-out:x", "test", "held-out"] {
+            assert!(bad.parse::<LossSource>().is_err(), "{bad}");
+        }
     }
 }

@@ -265,11 +265,22 @@ impl StrategySpec {
     /// labelled with the item itself, `:` written as `+`, so that it can sit beside the
     /// plain strategy in one comparison.
     pub fn parse_item(item: &str, gamma: f64) -> Result<Self> {
-        let mut parts = item.split(':');
-        let kind = parts.next().unwrap_or_default().trim();
+        let mut segments = item.split(':');
+        let kind = segments.next().unwrap_or_default().trim();
         let mut spec = Self::parse(kind, gamma)?;
         let mut labelled = false;
-        for part in parts {
+        // A segment without `=` continues the previous value (`loss_source=held-out:0.2`).
+        let mut parts: Vec<String> = Vec::new();
+        for seg in segments {
+            match parts.last_mut() {
+                Some(last) if !seg.contains('=') => {
+                    last.push(':');
+                    last.push_str(seg);
+                }
+                _ => parts.push(seg.to_string()),
+            }
+        }
+        for part in &parts {
             let (key, value) = part.split_once('=').ok_or_else(|| EngineError::Strategy {
                 strategy: kind.to_string(),
                 message: format!("expected OPTION=VALUE after ':', got {part:?}"),
@@ -424,6 +435,10 @@ pub trait WarmUp {
 /// Scores a batch's samples with their per-sample task loss (training mode, no gradient).
 pub type Scorer<'a> = dyn FnMut(&[u32]) -> Result<Vec<f32>> + 'a;
 
+/// Evaluates the model now (evaluation mode, no gradient) on a view of the training store
+/// (for example a held-out split), returning the per-class mean task loss.
+pub type Evaluate<'a> = dyn FnMut(&ClassDataset) -> Result<l2m_core::ClassLossEstimate> + 'a;
+
 /// One strategy in one run. Every hook but the batch source has a neutral default.
 pub trait Strategy {
     /// The training set this strategy trains on, if not the run's own (SMOTE).
@@ -469,13 +484,19 @@ pub trait Strategy {
         false
     }
 
-    /// The per-class training loss sums and sample counts of consecutive steps, in order.
-    fn record_losses(&mut self, _sums: &[Vec<f64>], _counts: &[Vec<u64>]) -> Result<()> {
+    /// The per-class training loss sums and sample counts of consecutive steps, in order;
+    /// `eval` evaluates the current model on a view of the training store.
+    fn record_losses(
+        &mut self,
+        _sums: &[Vec<f64>],
+        _counts: &[Vec<u64>],
+        _eval: &mut Evaluate<'_>,
+    ) -> Result<()> {
         Ok(())
     }
 
     /// End of an epoch (after its losses were recorded).
-    fn end_epoch(&mut self) -> Result<()> {
+    fn end_epoch(&mut self, _eval: &mut Evaluate<'_>) -> Result<()> {
         Ok(())
     }
 
@@ -565,6 +586,13 @@ mod tests {
         );
         let back: StrategySpec = serde_json::from_str(&json).expect("back");
         assert_eq!(back, s);
+        let s = StrategySpec::parse_item("learn2mix:loss_source=held-out:0.2:ema=0.5", 0.1)
+            .expect("held-out");
+        assert_eq!(
+            s.options()["loss_source"],
+            serde_json::json!("held-out:0.2")
+        );
+        assert_eq!(s.number("ema"), Some(0.5));
         let s = StrategySpec::parse_item("learn2mix:rule=eg:eta=0.05", 0.1).expect("rule");
         assert_eq!(s.options()["rule"], serde_json::json!("eg"));
         assert_eq!(

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use l2m_core::{Allocation, Cadence, CyclicSampler, Estimator, Mixer, Mixture, Schedule};
 
 use super::batches::MixedBatches;
-use super::{Defaults, Setup, Strategy, StrategyOptions};
+use super::{Defaults, Evaluate, Setup, Strategy, StrategyOptions};
 use crate::Result;
 
 /// Options of stratified batches.
@@ -56,11 +56,16 @@ impl Strategy for Fixed {
         self.batches.next_batch(out)
     }
 
-    fn record_losses(&mut self, sums: &[Vec<f64>], counts: &[Vec<u64>]) -> Result<()> {
+    fn record_losses(
+        &mut self,
+        sums: &[Vec<f64>],
+        counts: &[Vec<u64>],
+        _eval: &mut Evaluate<'_>,
+    ) -> Result<()> {
         self.batches.record_losses(sums, counts)
     }
 
-    fn end_epoch(&mut self) -> Result<()> {
+    fn end_epoch(&mut self, _eval: &mut Evaluate<'_>) -> Result<()> {
         self.batches.end_epoch()
     }
 
