@@ -1,14 +1,5 @@
-//! The baselines learn2mix is judged against, as building blocks of the training engine.
-//!
-//! - [`focal`]: the class-balanced focal loss of the paper's focal-training baseline
-//!   (Appendix C.2; Lin et al. 2017), per sample, with inverse-frequency class weights.
-//! - [`smote`]: SMOTE oversampling to the largest class (Appendix C.3; Chawla et al. 2002),
-//!   exact k-nearest neighbours in parallel, seeded; random oversampling for token data.
-//! - [`sampling`]: the loss-proportional selection of importance sampling.
-//! - [`curriculum`]: the easy-to-hard order and the pacing of curriculum learning.
-//!
-//! Classical training (shuffled or stratified batches) needs no code of its own beyond
-//! `l2m-core`'s samplers; the engine composes every strategy from these pieces.
+//! The baselines learn2mix is judged against (see the README below).
+#![doc = include_str!("../README.md")]
 
 pub mod curriculum;
 pub mod focal;

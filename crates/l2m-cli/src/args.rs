@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use l2m_engine::DeviceKind;
 use l2m_engine::strategy::LossSource;
 use l2m_engine::{ExperimentConfig, StrategySpec, Variant};
-use l2m_models::DeviceKind;
 
 /// Train neural networks with learn2mix and compare it with the alternatives.
 #[derive(Debug, Parser)]

@@ -116,7 +116,7 @@ fn train_and_summarise(
     with_report: bool,
 ) -> anyhow::Result<()> {
     // Refuse an unusable device before anything is written.
-    l2m_models::select_device(cfg.device).context("--device")?;
+    l2m_engine::select_device(cfg.device).context("--device")?;
     let dir = match &args.out {
         Some(p) => p.clone(),
         None => default_run_dir(Path::new("runs"), &cfg)?,

@@ -10,7 +10,7 @@ use l2m_engine::{EpochRecord, ExperimentConfig, LoadedData, Observer};
 
 /// Writes the class counts of the training and test sets and the data notes.
 pub fn print_data(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()> {
-    let line = |d: &l2m_data::ClassDataset| {
+    let line = |d: &l2m_engine::ClassDataset| {
         d.class_names()
             .iter()
             .zip(d.class_sizes())

@@ -97,8 +97,8 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
             "target: test {} {} {} (the best seed-mean value that every strategy reaches)",
             c.metric,
             match c.direction {
-                l2m_core::convergence::Direction::LowerIsBetter => "<=",
-                l2m_core::convergence::Direction::HigherIsBetter => ">=",
+                l2m_engine::Direction::LowerIsBetter => "<=",
+                l2m_engine::Direction::HigherIsBetter => ">=",
             },
             fmt(t)
         )?;

@@ -156,6 +156,48 @@ impl Samples {
     pub fn is_empty(&self) -> bool {
         self.classes.is_empty()
     }
+
+    /// The stored samples `indices` as dense rows, for a training loop of one's own:
+    /// features as f32 (pixels normalised), the target of each (the regression value, or the
+    /// class label as a number) and the class of each.
+    pub fn dense(&self, indices: &[u32]) -> Result<DenseRows> {
+        let dim = self.feature_dim();
+        let mut rows = DenseRows {
+            features: Vec::with_capacity(indices.len() * dim),
+            dim,
+            targets: Vec::with_capacity(indices.len()),
+            classes: Vec::with_capacity(indices.len()),
+        };
+        for &i in indices {
+            let i = i as usize;
+            if i >= self.len() {
+                return Err(DataError::InvalidParameter {
+                    what: "sample index",
+                    reason: format!("{i} is past the {} stored samples", self.len()),
+                });
+            }
+            rows.features.extend(self.features.sample_f32(i, dim));
+            rows.targets.push(match &self.targets {
+                Targets::Regression(t) => t[i],
+                Targets::Classes | Targets::Reconstruction => self.classes[i] as f32,
+            });
+            rows.classes.push(self.classes[i] as usize);
+        }
+        Ok(rows)
+    }
+}
+
+/// Samples as dense rows ([`Samples::dense`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseRows {
+    /// `len * dim` values, row-major.
+    pub features: Vec<f32>,
+    /// Values per row.
+    pub dim: usize,
+    /// One target per row.
+    pub targets: Vec<f32>,
+    /// The class (or group) of each row.
+    pub classes: Vec<usize>,
 }
 
 /// A dataset partitioned by class: a shared [`Samples`] store and, per class, the indices

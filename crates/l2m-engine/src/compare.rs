@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use l2m_core::convergence::{self, Direction, Summary};
 
-use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo, train_one};
+use crate::{
+    BuildModel, EpochRecord, ExperimentConfig, Result, RunDir, RunInfo, train_one, train_with,
+};
 
 /// Receives progress from the engine (the CLI draws progress bars with it). Every method
 /// has an empty default.
@@ -145,6 +147,26 @@ pub fn run_experiment(
     dir: &RunDir,
     observer: &mut dyn Observer,
 ) -> Result<Comparison> {
+    run(cfg, None, dir, observer)
+}
+
+/// [`run_experiment`] with a model of the caller's instead of `cfg.model` (see
+/// [`crate::CustomModel`]): the same records, checkpoints and summary.
+pub fn run_experiment_with(
+    cfg: &ExperimentConfig,
+    model: &dyn BuildModel,
+    dir: &RunDir,
+    observer: &mut dyn Observer,
+) -> Result<Comparison> {
+    run(cfg, Some(model), dir, observer)
+}
+
+fn run(
+    cfg: &ExperimentConfig,
+    model: Option<&dyn BuildModel>,
+    dir: &RunDir,
+    observer: &mut dyn Observer,
+) -> Result<Comparison> {
     cfg.validate()?;
     check_same_config(dir, cfg)?;
     dir.write_json("config.json", cfg)?;
@@ -180,7 +202,10 @@ pub fn run_experiment(
         }
         for (s, strategy) in cfg.strategies.iter().enumerate() {
             let path = dir.run_path(strategy.name(), seed)?;
-            let outcome = train_one(cfg, strategy, &data, seed, Some(&path), observer)?;
+            let outcome = match model {
+                Some(m) => train_with(cfg, m, strategy, &data, seed, Some(&path), observer)?,
+                None => train_one(cfg, strategy, &data, seed, Some(&path), observer)?,
+            };
             runs[s].push((outcome.records, outcome.info));
         }
     }

@@ -1,24 +1,6 @@
-//! One training engine for learn2mix and the strategies it is compared with.
-//!
-//! The engine sits between the libraries (`l2m-core`'s mixing mathematics, `l2m-data`'s
-//! datasets, `l2m-models`' networks, `l2m-baselines`' alternative objectives) and the `l2m`
-//! command. It owns the one training loop every strategy runs through, so that the only
-//! differences between two runs of a comparison are the ones the strategies make.
-//!
-//! # Where to start
-//! - [`ExperimentConfig`]: dataset, model, optimiser, strategies, epochs, seeds; presets in
-//!   [`preset`].
-//! - [`run_experiment`]: every strategy for every seed into a run directory, returning a
-//!   [`Comparison`] summary.
-//! - [`train_one`]: one strategy, one seed: the training loop.
-//! - [`StrategySpec`]: how batches are composed (learn2mix, classical, stratified).
-//! - [`Task`]: the per-sample loss and the metric.
-//! - [`EpochRecord`] and [`RunDir`]: what is recorded each epoch and where it is written
-//!   (JSON lines and CSV, atomically).
-//!
-//! Per-sample losses from the training forward pass feed learn2mix's class-wise
-//! estimates: per-class sums are accumulated on the device and read once per epoch, so
-//! learn2mix costs no extra forward pass and no extra synchronisation per step.
+//! One training engine for learn2mix and the strategies it is compared with (see the README
+//! below).
+#![doc = include_str!("../README.md")]
 
 mod atomic;
 mod checkpoint;
@@ -36,14 +18,22 @@ mod train;
 pub mod variant;
 
 pub use atomic::write_atomic;
-pub use compare::{Comparison, Observer, SilentObserver, StrategySummary, run_experiment};
+pub use compare::{
+    Comparison, Observer, SilentObserver, StrategySummary, reference_index, run_experiment,
+    run_experiment_with, summarize,
+};
 pub use config::{DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, PRESETS, preset};
 pub use error::{EngineError, Result};
 pub use record::{EpochRecord, RunDir, RunInfo};
 pub use strategy::{Learn2MixOptions, StrategySpec, strategy_names};
 pub use task::Task;
-pub use train::{TrainOutcome, finished_run, train_one};
+pub use train::{BuildModel, CustomModel, TrainOutcome, finished_run, train_one, train_with};
 pub use variant::{Variant, preset_variant};
+
+// What the engine's API hands out, re-exported where a user looks first.
+pub use l2m_core::convergence::{Direction, Summary};
+pub use l2m_data::{ClassDataset, Imbalance, TaskKind};
+pub use l2m_models::{BoxedModel, DeviceKind, Model, ModelConfig, select_device};
 
 #[cfg(test)]
 mod tests;

@@ -266,7 +266,7 @@ fn smote_balances_and_focal_changes_the_objective() {
     cfg.dataset = DatasetSpec::Paper {
         dataset: l2m_data::paper::PaperDataset::Mnist,
         pixels: l2m_data::paper::PixelUse::Classification,
-        imbalance: l2m_data::Imbalance::Factors {
+        imbalance: Imbalance::Factors {
             keep: (0..10).map(|c| if c < 5 { 1.0 } else { 0.25 }).collect(),
         },
     };
@@ -431,7 +431,7 @@ fn tiny_images(seed: u64) -> LoadedData {
                 classes.push(c as u32);
             }
         }
-        l2m_data::ClassDataset::new(
+        ClassDataset::new(
             name,
             l2m_data::Features::Pixels {
                 data,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarMap;
+use candle_nn::{VarBuilder, VarMap};
 
 use l2m_core::{ClassLossAccumulator, ClassLossEstimate, Estimator, RngStream, seeded_rng};
 use l2m_data::ClassDataset;
@@ -37,9 +37,55 @@ struct Trainable {
     opt: Adam,
 }
 
+/// What the engine trains: one of the paper's models ([`ModelConfig`]) or a model the user
+/// wrote. The engine creates the parameters through `vb` from a seeded generator, so every
+/// strategy of a seed starts from the same weights whatever the model.
+pub trait BuildModel {
+    /// What `run.json` records as the model.
+    fn config(&self) -> ModelConfig;
+    /// A fresh model whose parameters are taken from `vb`; `seed` seeds its stochastic
+    /// layers (dropout).
+    fn build(&self, vb: VarBuilder, seed: u64) -> l2m_models::Result<BoxedModel>;
+}
+
+impl BuildModel for ModelConfig {
+    fn config(&self) -> ModelConfig {
+        self.clone()
+    }
+
+    fn build(&self, vb: VarBuilder, seed: u64) -> l2m_models::Result<BoxedModel> {
+        ModelConfig::build(self, vb, seed)
+    }
+}
+
+/// A model the user wrote, built by a closure from a [`VarBuilder`] (any Candle module
+/// producing logits for classification or one value per sample for regression, made a
+/// [`l2m_models::Model`]).
+pub struct CustomModel<F> {
+    /// What records and tables call it.
+    pub name: String,
+    /// Builds a fresh model.
+    pub build: F,
+}
+
+impl<F> BuildModel for CustomModel<F>
+where
+    F: Fn(VarBuilder, u64) -> candle_core::Result<BoxedModel>,
+{
+    fn config(&self) -> ModelConfig {
+        ModelConfig::Custom {
+            name: self.name.clone(),
+        }
+    }
+
+    fn build(&self, vb: VarBuilder, seed: u64) -> l2m_models::Result<BoxedModel> {
+        Ok((self.build)(vb, seed)?)
+    }
+}
+
 fn fresh(
     cfg: &ExperimentConfig,
-    model: &ModelConfig,
+    model: &dyn BuildModel,
     seed: u64,
     device: &Device,
 ) -> Result<Trainable> {
@@ -209,7 +255,7 @@ fn held_out_losses(
 /// The curriculum's warm-up (or any strategy's), run through the same epoch function.
 struct WarmUpContext<'a> {
     cfg: &'a ExperimentConfig,
-    model_cfg: &'a ModelConfig,
+    model_cfg: &'a dyn BuildModel,
     seed: u64,
     device: &'a Device,
     t: &'a mut Trainable,
@@ -304,6 +350,21 @@ pub fn train_one(
     out: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
+    let model = cfg.model_for(data)?;
+    train_with(cfg, &model, spec, data, seed, out, observer)
+}
+
+/// [`train_one`] with a model of the caller's (see [`CustomModel`]); `cfg.model` is not
+/// used.
+pub fn train_with(
+    cfg: &ExperimentConfig,
+    model: &dyn BuildModel,
+    spec: &StrategySpec,
+    data: &LoadedData,
+    seed: u64,
+    out: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome> {
     cfg.check_data(data)?;
     let name = spec.name();
     if let Some(dir) = out
@@ -329,7 +390,7 @@ pub fn train_one(
             train.name()
         )));
     }
-    let model_cfg = cfg.model_for(data)?;
+    let model_cfg = model;
     let setup = Setup {
         train,
         task: cfg.task,
@@ -350,12 +411,12 @@ pub fn train_one(
         k,
     };
 
-    let mut t = fresh(cfg, &model_cfg, seed, &device)?;
+    let mut t = fresh(cfg, model_cfg, seed, &device)?;
     let init_checksum = parameter_checksum(&t.varmap)?;
     if resume.is_none() {
         strategy.warm_up(&mut WarmUpContext {
             cfg,
-            model_cfg: &model_cfg,
+            model_cfg,
             seed,
             device: &device,
             t: &mut t,
@@ -368,7 +429,7 @@ pub fn train_one(
     let mut info = RunInfo {
         strategy: name.to_string(),
         seed,
-        model: model_cfg.clone(),
+        model: model_cfg.config(),
         parameters: parameter_count(&t.varmap),
         train_class_sizes: train.class_sizes(),
         test_class_sizes: data.test.class_sizes(),

@@ -1,20 +1,5 @@
-//! The models of the learn2mix paper in Candle, initialised reproducibly.
-//!
-//! Every model follows the candle idiom: a serde `Config`, `new(cfg, VarBuilder)`, and
-//! [`candle_nn::ModuleT`] (the flag says whether the model is training). Layers are
-//! initialised like PyTorch's defaults for the same layers (torchvision's for ResNet-18),
-//! so that curves can be compared with the authors' PyTorch code, and the draws come from
-//! a seeded host RNG ([`seeded_var_builder`]): Candle's own CPU random generator cannot be
-//! seeded, and learn2mix must start every strategy from the same parameters. Dropout masks
-//! are seeded too ([`SeededDropout`]).
-//!
-//! # Where to start
-//! - [`ModelConfig`]: which model, with its sizes; [`ModelConfig::build`] makes it.
-//! - [`Fc`], [`LeNet5`], [`LeNetCifar`], [`ResNet18`], [`Transformer`], [`Autoencoder`].
-//! - [`save_checkpoint`] / [`load_checkpoint`]: safetensors with the config beside them.
-//! - [`device`]: one helper that picks CPU, CUDA or Metal and names the missing feature.
-//!
-//! GPU support is behind the `cuda` and `metal` features; the default build needs neither.
+//! The models of the learn2mix paper in Candle, initialised reproducibly (see the README below).
+#![doc = include_str!("../README.md")]
 
 mod autoencoder;
 mod checkpoint;
@@ -68,6 +53,12 @@ pub enum ModelConfig {
     Transformer(TransformerConfig),
     /// The reconstruction autoencoder.
     Autoencoder(AutoencoderConfig),
+    /// A model written by the user and built by their own code (recorded by name only;
+    /// [`ModelConfig::build`] cannot rebuild it).
+    Custom {
+        /// What the user calls it.
+        name: String,
+    },
 }
 
 /// A model of this crate: a [`ModuleT`] that can be sent to a worker thread and whose
@@ -117,6 +108,11 @@ impl ModelConfig {
             ModelConfig::ResNet18(cfg) => Box::new(ResNet18::new(cfg, vb)?),
             ModelConfig::Transformer(cfg) => Box::new(Transformer::new(cfg, vb, seed)?),
             ModelConfig::Autoencoder(cfg) => Box::new(Autoencoder::new(cfg, vb)?),
+            ModelConfig::Custom { name } => {
+                return Err(ModelError::InvalidConfig(format!(
+                    "the custom model {name:?} is built by its own code, not from a config"
+                )));
+            }
         })
     }
 
@@ -131,6 +127,7 @@ impl ModelConfig {
                 format!("Transformer (d={}, vocab {})", c.d_model, c.vocab)
             }
             ModelConfig::Autoencoder(c) => format!("Autoencoder d={}", c.input_dim),
+            ModelConfig::Custom { name } => name.clone(),
         }
     }
 }
