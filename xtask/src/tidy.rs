@@ -39,7 +39,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 /// Every Rust file opens with a `//!` paragraph saying what it is for.
 fn missing_module_docs(root: &Path) -> anyhow::Result<Vec<String>> {
     let mut files = Vec::new();
-    for dir in ["crates", "xtask", "tests"] {
+    for dir in ["crates", "xtask", "tests", "examples"] {
         let d = root.join(dir);
         if d.is_dir() {
             rust_files(&d, &mut files)?;

@@ -8,6 +8,10 @@
 //! real datasets' shapes (the same on both sides, since only shapes matter for speed),
 //! except for `mnist-load`, which reads the real MNIST files.
 
+// The doc comments of the flag structs are the terminal help text (clap), not rustdoc:
+// `cuda[:N]` and `runs/<experiment>` are meant literally there.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 #[path = "../../l2m-cli/src/runtime.rs"]
 mod runtime;
 

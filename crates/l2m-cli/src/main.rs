@@ -5,6 +5,10 @@
 //! prints a table and writes a run directory. Flags override each setting; see
 //! `l2m compare --help`.
 
+// The doc comments of the flag structs are the terminal help text (clap), not rustdoc:
+// `cuda[:N]` and `runs/<experiment>` are meant literally there.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod args;
 mod progress;
 mod runtime;
