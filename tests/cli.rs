@@ -693,3 +693,153 @@ fn new_strategies_and_learn2mix_options_from_the_command_line() {
         "{e}"
     );
 }
+
+#[test]
+fn fresh_removes_only_run_directories_and_a_run_directory_is_locked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A user's folder that happens to hold a config.json: never removed.
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(project.join("config.json"), "{}").expect("config");
+    std::fs::write(project.join("thesis.tex"), "precious").expect("file");
+    let o = l2m(&[
+        "compare",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "-q",
+        "--fresh",
+        "--out",
+        project.to_str().expect("utf-8"),
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("not a run directory of l2m") && e.contains("not removing it"),
+        "{e}"
+    );
+    assert!(project.join("thesis.tex").is_file());
+
+    // A real run directory carries the marker and is removed by --fresh.
+    let run = dir.path().join("run");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "compare",
+            "--seeds",
+            "1",
+            "-q",
+            "--out",
+            run.to_str().expect("utf-8"),
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let o = l2m(&args(&["--epochs", "1"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(run.join(".l2m-run").is_file());
+    std::fs::write(run.join("summary.json"), "stale").expect("write");
+    let o = l2m(&args(&["--epochs", "1", "--fresh"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_ne!(
+        std::fs::read_to_string(run.join("summary.json")).expect("summary"),
+        "stale"
+    );
+
+    // While one process trains in it, a second one (and --fresh) is refused with its PID.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&["--epochs", "100000", "--fresh"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    let marker = run.join(".l2m-run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&marker)
+        .map(|s| s.trim().to_string())
+        .ok()
+        != Some(pid.clone())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for extra in [
+        &["--epochs", "100000"][..],
+        &["--epochs", "100000", "--fresh"][..],
+    ] {
+        let o = l2m(&args(extra).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!o.status.success());
+        let e = text(&o.stderr);
+        assert!(
+            e.contains(&format!("in use by another l2m process (PID {pid})")),
+            "{e}"
+        );
+    }
+    assert!(run.join("config.json").is_file(), "--fresh removed nothing");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    // kill -9 leaves no stale lock: the same command continues.
+    let o = l2m(&args(&["--epochs", "1", "--fresh"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+#[test]
+fn configuration_files_refuse_unknown_keys_and_names_that_leave_the_output_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = l2m(&["reproduce", "mean-estimation", "--print-config"]);
+    let toml = text(&o.stdout);
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    let typo = write("typo.toml", &format!("data-dir = \"/x\"\n{toml}"));
+    let o = l2m(&["run", typo.to_str().expect("utf-8"), "--epochs", "1"]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("unknown field `data-dir`") && e.contains("did you mean `data_dir`?"),
+        "{e}"
+    );
+    let escape = write(
+        "escape.toml",
+        &toml.replace("name = \"mean-estimation\"", "name = \"../../x\""),
+    );
+    let o = l2m(&["run", escape.to_str().expect("utf-8"), "--epochs", "1"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("name must be"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn a_first_seed_near_the_largest_is_a_clear_error() {
+    let o = l2m(&[
+        "compare",
+        "--first-seed",
+        "18446744073709551615",
+        "--seeds",
+        "2",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("--first-seed") && e.contains("passes the largest seed"),
+        "{e}"
+    );
+}

@@ -222,11 +222,20 @@ impl Overrides {
         if let Some(e) = self.epochs {
             cfg.epochs = usize::try_from(e)?;
         }
+        let seeds = |n: u64| -> anyhow::Result<Vec<u64>> {
+            let end = self.first_seed.checked_add(n).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--first-seed: {} + {n} seeds passes the largest seed {}",
+                    self.first_seed,
+                    u64::MAX
+                )
+            })?;
+            Ok((self.first_seed..end).collect())
+        };
         if let Some(n) = self.seeds {
-            cfg.seeds = (self.first_seed..self.first_seed + n).collect();
+            cfg.seeds = seeds(n)?;
         } else if self.first_seed != 0 {
-            let n = cfg.seeds.len() as u64;
-            cfg.seeds = (self.first_seed..self.first_seed + n).collect();
+            cfg.seeds = seeds(cfg.seeds.len() as u64)?;
         }
         if let Some(lr) = self.lr {
             cfg.optimizer.lr = lr;

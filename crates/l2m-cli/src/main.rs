@@ -77,8 +77,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => {
             let text = std::fs::read_to_string(&args.config)
                 .with_context(|| format!("reading {}", args.config.display()))?;
-            let cfg: l2m_engine::ExperimentConfig = toml::from_str(&text)
-                .with_context(|| format!("{}: not a valid experiment", args.config.display()))?;
+            let cfg: l2m_engine::ExperimentConfig = toml::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: not a valid experiment: {}",
+                    args.config.display(),
+                    with_suggestion(&e.to_string())
+                )
+            })?;
             let cfg = args
                 .overrides
                 .apply(cfg)
@@ -126,18 +131,12 @@ fn train_and_summarise(
         None => default_run_dir(Path::new("runs"), &cfg)?,
     };
     if args.fresh && dir.exists() {
-        if !dir.join("config.json").is_file() {
-            anyhow::bail!(
-                "--fresh: {} is not a run directory (no config.json); not removing it",
-                dir.display()
-            );
-        }
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("--fresh: cannot remove {}", dir.display()))?;
+        // Only a directory l2m recognises as its own, and not while another run uses it.
+        l2m_engine::RunDir::remove(&dir).context("--fresh")?;
     }
     let resuming = dir.join("config.json").is_file();
     let run_dir = l2m_engine::RunDir::create(&dir)
-        .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
+        .with_context(|| format!("cannot use the run directory {}", dir.display()))?;
     if resuming {
         tracing::warn!(
             "resuming {} (finished runs are read back; --fresh starts over)",
@@ -230,6 +229,41 @@ fn list_differences(variant: l2m_engine::Variant) -> anyhow::Result<()> {
         writeln!(out, "- {c}")?;
     }
     Ok(())
+}
+
+/// `message` with "did you mean `x`?" appended when it is serde's "unknown field `y`,
+/// expected one of ..." and a listed field is close to `y`.
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message.to_string();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let distance = |a: &str, b: &str| -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.iter().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    };
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|f| (distance(unknown, f), f))
+        .min();
+    match best {
+        Some((d, f)) if d <= 3 => format!("{} (did you mean `{f}`?)", message.trim_end()),
+        _ => message.to_string(),
+    }
 }
 
 /// Peak resident memory of this process in MiB (Linux; `None` elsewhere).

@@ -1,6 +1,9 @@
 //! Atomic file writes: a temporary file beside the target, synced, then renamed.
+//!
+//! The temporary file gets a random name and is created exclusively (`O_EXCL`, through the
+//! `tempfile` crate), so a file or a symbolic link planted at a predictable name can neither
+//! be followed nor overwritten.
 
-use std::fs;
 use std::io::Write;
 use std::path::Path;
 
@@ -20,23 +23,41 @@ pub(crate) fn write_atomic_with(path: &Path, bytes: &[u8], sync: bool) -> Result
         path: path.to_path_buf(),
         source,
     };
+    let mut file = exclusive_temp(path)?;
+    file.write_all(bytes).map_err(io)?;
+    if sync {
+        file.as_file().sync_all().map_err(io)?;
+    }
+    file.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// A new, exclusively created temporary file beside `path` (`.<name>.<random>.tmp`),
+/// removed if dropped before it is persisted.
+pub(crate) fn exclusive_temp(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let io = |source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let name = path
         .file_name()
         .ok_or_else(|| io(std::io::Error::other("not a file path")))?
         .to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut file = fs::File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    if sync {
-        file.sync_all().map_err(io)?;
-    }
-    drop(file);
-    fs::rename(&tmp, path).map_err(io)
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn replaces_content_and_leaves_no_temporary() {
@@ -50,6 +71,19 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_the_old_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim.txt");
+        fs::write(&victim, b"precious").expect("victim");
+        let p = dir.path().join("a.json");
+        std::os::unix::fs::symlink(&victim, dir.path().join(".a.json.tmp")).expect("link");
+        write_atomic(&p, b"new").expect("write");
+        assert_eq!(fs::read_to_string(&victim).expect("read"), "precious");
+        assert_eq!(fs::read_to_string(&p).expect("read"), "new");
     }
 
     #[test]

@@ -91,14 +91,18 @@ pub(crate) fn save(
         }
     }
     tensors.extend(opt.state_tensors());
-    let tmp = dir.join(format!(".{name}.tmp"));
-    candle_core::safetensors::save(&tensors, &tmp)?;
+    // A fresh, exclusively created file of a random name: Candle writes to it by path.
+    let tmp = crate::atomic::exclusive_temp(&path)?;
+    candle_core::safetensors::save(&tensors, tmp.path())?;
     if sync {
-        fs::File::open(&tmp)
+        fs::File::open(tmp.path())
             .and_then(|f| f.sync_all())
-            .map_err(io(&tmp))?;
+            .map_err(io(tmp.path()))?;
     }
-    fs::rename(&tmp, &path).map_err(io(&path))?;
+    tmp.persist(&path).map_err(|e| EngineError::Io {
+        path: path.clone(),
+        source: e.error,
+    })?;
     write_records(sync)?;
     state.format = FORMAT;
     state.tensors = name.clone();

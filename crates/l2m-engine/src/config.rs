@@ -20,6 +20,7 @@ use crate::{EngineError, Result, StrategySpec, Task};
 /// The optimiser: Adam (the paper's choice for every experiment), or AdamW when
 /// `weight_decay` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
     /// Learning rate.
     pub lr: f64,
@@ -120,8 +121,9 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
 
-/// Everything that defines a comparison.
+/// Everything that defines a comparison. Unknown keys are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
     /// Experiment name (used for the run directory).
     pub name: String,
@@ -470,6 +472,20 @@ impl ExperimentConfig {
     /// Checks every value; the error names the field and what is expected.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(EngineError::Config(m));
+        // The name becomes a directory under the output folder: it must not leave it.
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && !self.name.starts_with('.')
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !name_ok {
+            return bad(format!(
+                "name must be 1 to 64 letters, digits, '.', '_' or '-' (not starting with '.'), got {:?}",
+                self.name.chars().take(80).collect::<String>()
+            ));
+        }
         if !(self.optimizer.lr.is_finite() && self.optimizer.lr > 0.0) {
             return bad(format!(
                 "optimizer.lr must be a positive number, got {}",

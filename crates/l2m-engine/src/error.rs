@@ -32,6 +32,24 @@ pub enum EngineError {
         /// The last epoch completed and checkpointed.
         epoch: usize,
     },
+    /// A run directory another process is using.
+    #[error(
+        "{path} is in use by another l2m process (PID {holder}); wait for it or choose another --out"
+    )]
+    Locked {
+        /// The run directory.
+        path: PathBuf,
+        /// What the holder wrote into the marker: its PID.
+        holder: String,
+    },
+    /// A directory that `--fresh` would remove but that `l2m` did not create.
+    #[error(
+        "{path} is not a run directory of l2m (no .l2m-run marker, and it holds files l2m does not write); not removing it"
+    )]
+    NotARunDir {
+        /// The directory.
+        path: PathBuf,
+    },
     /// A checkpoint that cannot be resumed from.
     #[error("cannot resume: {0}")]
     Checkpoint(String),

@@ -1,6 +1,7 @@
 //! What each epoch records, and the run directory it is written to.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -77,22 +78,112 @@ pub struct RunInfo {
     pub final_loss_weights: Option<Vec<f64>>,
 }
 
+/// The marker file of every run directory `l2m` creates; the process using the directory
+/// holds an OS lock on it (released by the kernel when the process ends, however it ends)
+/// and writes its PID into it.
+pub const RUN_MARKER: &str = ".l2m-run";
+
 /// Where a run writes: `<root>/seed-<s>/<strategy>/{records.jsonl,records.csv,run.json}`
 /// plus `<root>/config.json` and `<root>/summary.json`.
+///
+/// A `RunDir` holds the directory's lock for as long as it (or a clone) lives.
 #[derive(Debug, Clone)]
 pub struct RunDir {
     root: PathBuf,
+    _lock: Arc<std::fs::File>,
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Opens (creating) the marker of `root` and takes its lock without waiting; a directory
+/// in use by another process is refused with that process's PID.
+fn lock_marker(root: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let marker = root.join(RUN_MARKER);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        // Never follow a link planted at the marker's name.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = options.open(&marker).map_err(io_at(&marker))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(EngineError::Locked {
+                path: root.to_path_buf(),
+                holder: holder.trim().to_string(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_at(&marker)(e)),
+    }
+    file.set_len(0).map_err(io_at(&marker))?;
+    file.rewind().map_err(io_at(&marker))?;
+    writeln!(file, "{}", std::process::id()).map_err(io_at(&marker))?;
+    Ok(file)
 }
 
 impl RunDir {
-    /// Creates the directory (and parents).
+    /// Creates the directory (and parents), marks it as a run directory of `l2m` and locks
+    /// it for this process. A directory another process is using is refused at once
+    /// ([`EngineError::Locked`], naming its PID).
     pub fn create(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        std::fs::create_dir_all(&root).map_err(|source| EngineError::Io {
-            path: root.clone(),
-            source,
-        })?;
-        Ok(Self { root })
+        std::fs::create_dir_all(&root).map_err(io_at(&root))?;
+        let lock = lock_marker(&root)?;
+        Ok(Self {
+            root,
+            _lock: Arc::new(lock),
+        })
+    }
+
+    /// Whether `dir` is recognisably a run directory of `l2m`: it holds the marker, or (a
+    /// directory written before the marker existed) a `config.json` and nothing but the
+    /// files and `seed-*` folders a run writes.
+    pub fn is_run_dir(dir: &Path) -> bool {
+        if dir.join(RUN_MARKER).is_file() {
+            return true;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let mut has_config = false;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            has_config |= name == "config.json";
+            let ours = matches!(name.as_str(), "config.json" | "summary.json" | "report.md")
+                || name.starts_with("seed-")
+                || name.ends_with(".png")
+                || name.ends_with(".svg")
+                || (name.starts_with('.') && name.ends_with(".tmp"));
+            if !ours {
+                return false;
+            }
+        }
+        has_config
+    }
+
+    /// Removes the run directory `dir` (for `--fresh`): only a directory that
+    /// [`RunDir::is_run_dir`] recognises, and only while no other process uses it.
+    pub fn remove(dir: &Path) -> Result<()> {
+        if !Self::is_run_dir(dir) {
+            return Err(EngineError::NotARunDir {
+                path: dir.to_path_buf(),
+            });
+        }
+        let lock = lock_marker(dir)?;
+        std::fs::remove_dir_all(dir).map_err(io_at(dir))?;
+        drop(lock);
+        Ok(())
     }
 
     /// The root path.

@@ -450,7 +450,8 @@ pub fn train_with(
         value,
     };
 
-    let mut records = Vec::with_capacity(cfg.epochs);
+    // Not `with_capacity(epochs)`: an absurd epoch count must not allocate up front.
+    let mut records = Vec::new();
     if let (Some(dir), Some(state)) = (out, resume) {
         checkpoint::restore_tensors(dir, &state, &t.varmap, &mut t.opt, &device)?;
         strategy.restore(state.strategy)?;

@@ -79,7 +79,17 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
     let bytes = read_maybe_gz(path)?;
     let dims = header(path, &bytes, IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
-    let pixels = body(path, bytes, 16, count * rows * cols)?;
+    // Sizes from the file: their product may overflow, and must not wrap.
+    let expected = count
+        .checked_mul(rows)
+        .and_then(|n| n.checked_mul(cols))
+        .ok_or_else(|| {
+            format_err(
+                path,
+                format!("IDX header: {count} x {rows} x {cols} images overflow the address space"),
+            )
+        })?;
+    let pixels = body(path, bytes, 16, expected)?;
     Ok(IdxImages {
         count,
         rows,
@@ -231,6 +241,23 @@ mod tests {
                 std::fs::write(dir.join(name), bytes).expect("write");
             }
         }
+    }
+
+    #[test]
+    fn dimensions_whose_product_overflows_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("bad-images-idx3-ubyte");
+        let mut bytes = Vec::new();
+        for x in [IMAGES_MAGIC, u32::MAX, u32::MAX, u32::MAX] {
+            bytes.extend(x.to_be_bytes());
+        }
+        bytes.extend([0u8; 16]);
+        std::fs::write(&p, bytes).expect("write");
+        let e = read_images(&p).expect_err("overflow").to_string();
+        assert!(
+            e.contains("overflow") && e.contains("bad-images-idx3-ubyte"),
+            "{e}"
+        );
     }
 
     #[test]

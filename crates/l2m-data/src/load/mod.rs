@@ -105,3 +105,30 @@ pub(crate) fn find_in(dir: &Path, what: &str, names: &[&str]) -> Result<PathBuf>
         tried,
     })
 }
+
+/// A field as it appears in an error message: at most 60 characters, with an ellipsis and
+/// the full length when it was cut (a malformed file can hold a field of megabytes).
+pub(crate) fn clip(field: &str) -> String {
+    const MAX: usize = 60;
+    let n = field.chars().count();
+    if n <= MAX {
+        field.to_string()
+    } else {
+        let head: String = field.chars().take(MAX).collect();
+        format!("{head}... ({n} characters)")
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    #[test]
+    fn long_fields_are_cut_in_messages() {
+        assert_eq!(super::clip("abc"), "abc");
+        let long = "x".repeat(20_000_000);
+        let c = super::clip(&long);
+        assert!(
+            c.len() < 100 && c.ends_with("... (20000000 characters)"),
+            "{c}"
+        );
+    }
+}

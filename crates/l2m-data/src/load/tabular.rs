@@ -69,8 +69,9 @@ impl Table {
                 format_err(
                     &self.path,
                     format!(
-                        "line {line}, column {:?}: {field:?} is not a number",
-                        self.headers[col]
+                        "line {line}, column {:?}: {:?} is not a number",
+                        self.headers[col],
+                        crate::load::clip(field)
                     ),
                 )
             })
