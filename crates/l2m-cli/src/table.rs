@@ -46,6 +46,15 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
         format!("final test {} (mean ± 95% CI)", c.metric),
     ];
     header.push(format!("minus {} (paired)", c.reference));
+    // Classification: the imbalance-aware views beside accuracy.
+    let classification = c
+        .strategies
+        .iter()
+        .any(|s| s.final_balanced_accuracy.is_some());
+    if classification {
+        header.push("balanced accuracy".into());
+        header.push("macro-F1".into());
+    }
     header.extend(c.class_names.iter().cloned());
     header.push("epochs to target".into());
     header.push("final alpha".into());
@@ -65,6 +74,17 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
             Some(d) if d.n > 1 => format!("{:+.4} ± {:.4}", d.mean, d.ci95),
             Some(d) => format!("{:+.4}", d.mean),
         }));
+        if classification {
+            for m in [&s.final_balanced_accuracy, &s.final_macro_f1] {
+                row.push(Cell::new(m.as_ref().map_or("-".to_string(), |m| {
+                    if m.n > 1 {
+                        format!("{} ± {}", fmt(m.mean), fmt(m.ci95))
+                    } else {
+                        fmt(m.mean)
+                    }
+                })));
+            }
+        }
         row.extend(s.final_test_per_class.iter().map(|v| Cell::new(fmt(*v))));
         row.push(Cell::new(
             s.epochs_to_target

@@ -8,6 +8,7 @@ mod error;
 mod estimate;
 mod floor;
 mod front;
+pub mod metrics;
 mod mixer;
 mod mixture;
 mod rng;

@@ -43,6 +43,15 @@ pub struct StrategySummary {
     /// metric minus the reference strategy's ([`reference_index`]). `None` for the
     /// reference itself.
     pub final_minus_reference: Option<Summary>,
+    /// The worst class's final test metric (lowest accuracy, highest MSE), over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_worst_class: Option<Summary>,
+    /// Classification: final balanced accuracy (mean recall over classes), over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_balanced_accuracy: Option<Summary>,
+    /// Classification: final macro-F1, over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_macro_f1: Option<Summary>,
     /// The test metric at 25%, 50% and 100% of the epochs done: `(epoch, over seeds)`.
     #[serde(default)]
     pub test_at: Vec<(usize, Summary)>,
@@ -341,9 +350,16 @@ pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
                 .iter()
                 .flat_map(|(r, _)| r.iter().take(done))
                 .fold((0.0, 0usize), |(s, n), r| (s + r.train_seconds, n + 1));
+            let over_seeds = |f: fn(&EpochRecord) -> Option<f64>| -> Option<Summary> {
+                let v: Option<Vec<f64>> = last.iter().map(|r| f(r)).collect();
+                v.and_then(|v| convergence::summarize(&v))
+            };
             StrategySummary {
                 strategy: spec.name().to_string(),
                 final_test: convergence::summarize(&values).unwrap_or(empty),
+                final_worst_class: over_seeds(|r| r.test_worst_class),
+                final_balanced_accuracy: over_seeds(|r| r.test_balanced_accuracy),
+                final_macro_f1: over_seeds(|r| r.test_macro_f1),
                 final_minus_reference: if index == reference {
                     None
                 } else {

@@ -30,6 +30,15 @@ pub struct EpochRecord {
     pub test_metric: f64,
     /// The test metric per class.
     pub test_metric_per_class: Vec<f64>,
+    /// The worst class's test metric (lowest accuracy, highest MSE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_worst_class: Option<f64>,
+    /// Classification: the mean recall over classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_balanced_accuracy: Option<f64>,
+    /// Classification: the mean F1 over classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_macro_f1: Option<f64>,
     /// Class proportions the epoch's batches were drawn with.
     pub alpha: Vec<f64>,
     /// Per-class loss weights at the epoch's start, for strategies that weight losses
@@ -345,6 +354,9 @@ mod tests {
             test_metric_per_class: vec![0.25, 0.75],
             alpha: vec![0.4, 0.6],
             loss_weights: None,
+            test_worst_class: None,
+            test_balanced_accuracy: None,
+            test_macro_f1: None,
             train_seconds: 0.1,
             eval_seconds: 0.01,
         }

@@ -117,6 +117,50 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
         s,
         "\nValues are the mean over seeds ± the half-width of a 95% Student-t confidence interval.\n"
     );
+    // Imbalance-aware views of the final epoch.
+    if c.strategies.iter().any(|x| x.final_worst_class.is_some()) {
+        let classification = c
+            .strategies
+            .iter()
+            .any(|x| x.final_balanced_accuracy.is_some());
+        let _ = writeln!(
+            s,
+            "## The worst class{}\n\nAfter epoch {done}; the worst class is the one with the {} test {metric} in each run.\n",
+            if classification {
+                ", balanced accuracy and macro-F1"
+            } else {
+                ""
+            },
+            if direction == Direction::LowerIsBetter {
+                "highest"
+            } else {
+                "lowest"
+            }
+        );
+        let opt = |m: &Option<Summary>| m.as_ref().map_or("-".to_string(), cell);
+        if classification {
+            let _ = writeln!(
+                s,
+                "| strategy | worst-class accuracy | balanced accuracy | macro-F1 |\n|---|---|---|---|"
+            );
+            for x in &c.strategies {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    x.strategy,
+                    opt(&x.final_worst_class),
+                    opt(&x.final_balanced_accuracy),
+                    opt(&x.final_macro_f1)
+                );
+            }
+        } else {
+            let _ = writeln!(s, "| strategy | worst-class {metric} |\n|---|---|");
+            for x in &c.strategies {
+                let _ = writeln!(s, "| {} | {} |", x.strategy, opt(&x.final_worst_class));
+            }
+        }
+        let _ = writeln!(s);
+    }
     let Some(target) = c.target else {
         return s;
     };

@@ -850,3 +850,52 @@ fn a_held_out_loss_source_is_not_trained_on() {
         without_time(run(&cfg, "learn2mix", 7).records)
     );
 }
+
+/// Every epoch records the worst class's metric, and for classification the balanced
+/// accuracy and macro-F1 from that epoch's confusion matrix.
+#[test]
+fn records_carry_imbalance_aware_metrics() {
+    let cfg = small(2);
+    let o = run(&cfg, "learn2mix", 7);
+    for r in &o.records {
+        let worst = r
+            .test_metric_per_class
+            .iter()
+            .copied()
+            .fold(f64::MIN, f64::max);
+        assert_eq!(
+            r.test_worst_class,
+            Some(worst),
+            "regression: the highest MSE"
+        );
+        assert!(r.test_balanced_accuracy.is_none() && r.test_macro_f1.is_none());
+    }
+    let mut img = preset("cifar10").expect("preset");
+    img.batch_size = 20;
+    img.eval_batch_size = 40;
+    img.epochs = 2;
+    img.optimizer.lr = 1e-3;
+    let data = tiny_images(3);
+    let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let o = train_one(&img, &spec, &data, 3, None, &mut SilentObserver).expect("train");
+    let last = o.records.last().expect("records");
+    let confusion = o.info.confusion.expect("confusion");
+    assert_eq!(
+        last.test_balanced_accuracy,
+        l2m_core::metrics::balanced_accuracy(&confusion)
+    );
+    assert_eq!(last.test_macro_f1, l2m_core::metrics::macro_f1(&confusion));
+    // The test set is balanced (10 per class): balanced accuracy is the accuracy.
+    let b = last.test_balanced_accuracy.expect("balanced");
+    assert!(
+        (b - last.test_metric).abs() < 1e-9,
+        "{b} {}",
+        last.test_metric
+    );
+    let worst = last
+        .test_metric_per_class
+        .iter()
+        .copied()
+        .fold(f64::MAX, f64::min);
+    assert_eq!(last.test_worst_class, Some(worst));
+}

@@ -483,12 +483,21 @@ pub fn train_with(
 
         let eval_started = Instant::now();
         let last = epoch == cfg.epochs;
-        let eval = evaluate(&t.model, &test_data, &data.test, cfg, last)?;
+        let eval = evaluate(&t.model, &test_data, &data.test, cfg, true)?;
         let eval_seconds = eval_started.elapsed().as_secs_f64();
         let test_loss = eval.loss.overall();
         if !test_loss.is_finite() {
             return Err(diverged(epoch, "the test loss", test_loss));
         }
+        let confusion = eval.confusion.as_deref();
+        let test_worst_class = match cfg.task.direction() {
+            l2m_core::convergence::Direction::HigherIsBetter => {
+                eval.metric.losses.iter().copied().reduce(f64::min)
+            }
+            l2m_core::convergence::Direction::LowerIsBetter => {
+                eval.metric.losses.iter().copied().reduce(f64::max)
+            }
+        };
         let record = EpochRecord {
             epoch,
             strategy: name.to_string(),
@@ -499,6 +508,9 @@ pub fn train_with(
             test_loss,
             test_loss_per_class: eval.loss.losses,
             test_metric: eval.metric.overall(),
+            test_worst_class,
+            test_balanced_accuracy: confusion.and_then(l2m_core::metrics::balanced_accuracy),
+            test_macro_f1: confusion.and_then(l2m_core::metrics::macro_f1),
             test_metric_per_class: eval.metric.losses,
             alpha,
             loss_weights,
@@ -511,7 +523,7 @@ pub fn train_with(
         info.final_alpha = strategy.alpha().as_slice().to_vec();
         info.final_loss_weights = strategy.loss_weights();
         if last {
-            info.confusion = eval.confusion;
+            info.confusion = eval.confusion.clone();
         }
         if let Some(dir) = out {
             let state = CheckpointState {
