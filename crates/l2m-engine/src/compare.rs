@@ -64,6 +64,11 @@ pub struct StrategySummary {
     /// Per seed, the epoch at which its own curve first reaches the common target
     /// (`None` where it never does).
     pub epochs_to_target_per_seed: Vec<Option<usize>>,
+    /// Training seconds (measured per epoch, evaluation excluded) until each seed's curve
+    /// first reaches the common target, over the seeds that reach it: the wall-clock view
+    /// of "epochs to target", fair to strategies whose epochs cost more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_to_target: Option<Summary>,
     /// The seeds summarised, in the order of the per-seed entries.
     #[serde(default)]
     pub seeds: Vec<u64>,
@@ -382,6 +387,18 @@ pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
                         target.and_then(|t| convergence::epochs_to_target(c, t, direction))
                     })
                     .collect(),
+                seconds_to_target: {
+                    let secs: Vec<f64> = seeds
+                        .iter()
+                        .zip(seed_curves)
+                        .filter_map(|((recs, _), (_, c))| {
+                            let e = target
+                                .and_then(|t| convergence::epochs_to_target(c, t, direction))?;
+                            Some(recs.iter().take(e).map(|r| r.train_seconds).sum())
+                        })
+                        .collect();
+                    convergence::summarize(&secs)
+                },
                 seeds: seed_curves.iter().map(|(s, _)| *s).collect(),
                 final_alpha: mean_vec(&alphas),
                 final_loss_weights: {

@@ -174,17 +174,23 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
         },
         fmt(target)
     );
-    let _ = writeln!(s, "| strategy | epoch (seed mean) | per seed |");
-    let _ = writeln!(s, "|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| strategy | epoch (seed mean) | per seed | training seconds to the target (seeds that reach it) |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|");
     for x in &c.strategies {
         let per_seed: Vec<String> = x
             .epochs_to_target_per_seed
             .iter()
             .map(|e| e.map_or("never".into(), |e| e.to_string()))
             .collect();
+        let seconds = x.seconds_to_target.as_ref().map_or("-".to_string(), |m| {
+            format!("{} ({} of {})", cell(m), m.n, x.seeds.len())
+        });
         let _ = writeln!(
             s,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {seconds} |",
             x.strategy,
             x.epochs_to_target.map_or("never".into(), |e| e.to_string()),
             per_seed.join(", ")

@@ -899,3 +899,29 @@ fn records_carry_imbalance_aware_metrics() {
         .fold(f64::MAX, f64::min);
     assert_eq!(last.test_worst_class, Some(worst));
 }
+
+/// Seconds to the target are the recorded training seconds up to each seed's epoch.
+#[test]
+fn seconds_to_target_add_up_the_recorded_training_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = small(6);
+    cfg.seeds = vec![1, 2];
+    let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
+    let c = run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    for s in &c.strategies {
+        let mut want = Vec::new();
+        for (seed, e) in s.seeds.iter().zip(&s.epochs_to_target_per_seed) {
+            if let Some(e) = e {
+                let p = dir
+                    .path()
+                    .join(format!("run/seed-{seed}/{}/records.jsonl", s.strategy));
+                let recs = record::read_records(&p).expect("records");
+                want.push(recs[..*e].iter().map(|r| r.train_seconds).sum::<f64>());
+            }
+        }
+        let got = s.seconds_to_target.expect("some seed reaches the target");
+        assert_eq!(got.n, want.len());
+        let mean = want.iter().sum::<f64>() / want.len() as f64;
+        assert!((got.mean - mean).abs() < 1e-12, "{} {mean}", got.mean);
+    }
+}
