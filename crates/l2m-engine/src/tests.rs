@@ -925,3 +925,16 @@ fn seconds_to_target_add_up_the_recorded_training_time() {
         assert!((got.mean - mean).abs() < 1e-12, "{} {mean}", got.mean);
     }
 }
+
+/// Balanced batches by hand: 100/100/80/20 samples, B = 50, uniform proportions with the
+/// largest remainder give 13, 13, 12, 12 samples per class per batch (the remainder 2 goes
+/// to the lowest indices), so each epoch of 6 steps draws 78, 78, 72, 72.
+#[test]
+fn balanced_batches_are_uniform_by_hand() {
+    let cfg = small(2);
+    let o = run(&cfg, "balanced", 7);
+    for r in &o.records {
+        assert_eq!(r.alpha, vec![0.25; 4]);
+        assert_eq!(r.train_samples_per_class, vec![78, 78, 72, 72]);
+    }
+}
