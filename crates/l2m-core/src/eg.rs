@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::mixture::check_losses;
+use crate::mixture::check_step;
 use crate::{CoreError, MixingRule, Mixture, Result};
 
 /// Exponentiated gradient (Sagawa et al. 2020, Group DRO's update of its group weights):
@@ -41,13 +41,7 @@ impl MixingRule for ExponentiatedGradient {
     }
 
     fn step(&self, alpha: &Mixture, losses: &[f64]) -> Result<Mixture> {
-        if losses.len() != alpha.len() {
-            return Err(CoreError::ClassCountMismatch {
-                expected: alpha.len(),
-                got: losses.len(),
-            });
-        }
-        check_losses(losses)?;
+        check_step(alpha, losses)?;
         let top = losses
             .iter()
             .map(|l| self.eta * l)

@@ -149,6 +149,17 @@ impl From<Mixture> for Vec<f64> {
     }
 }
 
+/// Checks a rule's inputs: one loss per class of `alpha`, each finite and non-negative.
+pub(crate) fn check_step(alpha: &Mixture, losses: &[f64]) -> Result<()> {
+    if losses.len() != alpha.len() {
+        return Err(CoreError::ClassCountMismatch {
+            expected: alpha.len(),
+            got: losses.len(),
+        });
+    }
+    check_losses(losses)
+}
+
 /// Checks that class-wise losses are finite and non-negative.
 pub(crate) fn check_losses(losses: &[f64]) -> Result<()> {
     match losses

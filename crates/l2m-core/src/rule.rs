@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::mixture::check_losses;
+use crate::mixture::check_step;
 use crate::{CoreError, Mixture, Result};
 
 /// How the class proportions move given the class-wise losses of the last period.
@@ -49,13 +49,7 @@ impl MixingRule for Learn2Mix {
     }
 
     fn step(&self, alpha: &Mixture, losses: &[f64]) -> Result<Mixture> {
-        if losses.len() != alpha.len() {
-            return Err(CoreError::ClassCountMismatch {
-                expected: alpha.len(),
-                got: losses.len(),
-            });
-        }
-        check_losses(losses)?;
+        check_step(alpha, losses)?;
         if losses.iter().all(|&l| l == 0.0) {
             return Ok(alpha.clone());
         }
@@ -74,13 +68,7 @@ impl MixingRule for Static {
     }
 
     fn step(&self, alpha: &Mixture, losses: &[f64]) -> Result<Mixture> {
-        if losses.len() != alpha.len() {
-            return Err(CoreError::ClassCountMismatch {
-                expected: alpha.len(),
-                got: losses.len(),
-            });
-        }
-        check_losses(losses)?;
+        check_step(alpha, losses)?;
         Ok(alpha.clone())
     }
 }

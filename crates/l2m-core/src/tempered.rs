@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::mixture::check_losses;
+use crate::mixture::check_step;
 use crate::{CoreError, Learn2Mix, MixingRule, Mixture, Result};
 
 /// learn2mix toward a tempered target: `alpha <- alpha + gamma (t - alpha)` with
@@ -37,13 +37,7 @@ impl MixingRule for Tempered {
     }
 
     fn step(&self, alpha: &Mixture, losses: &[f64]) -> Result<Mixture> {
-        if losses.len() != alpha.len() {
-            return Err(CoreError::ClassCountMismatch {
-                expected: alpha.len(),
-                got: losses.len(),
-            });
-        }
-        check_losses(losses)?;
+        check_step(alpha, losses)?;
         let top = losses.iter().copied().fold(0.0, f64::max);
         if top == 0.0 {
             return Ok(alpha.clone());

@@ -109,6 +109,34 @@ impl MixedBatches {
     }
 }
 
+/// The [`super::Strategy`] methods of a strategy whose batches are the shuffled passes of
+/// its field `$f` and which keeps no other state: `shuffled_batch_source!(field, "name")`
+/// inside its `impl Strategy`.
+macro_rules! shuffled_batch_source {
+    ($f:tt, $name:literal) => {
+        fn begin_epoch(&mut self) -> $crate::Result<()> {
+            self.$f.begin_epoch()
+        }
+
+        fn next_batch(&mut self, out: &mut Vec<u32>) -> $crate::Result<()> {
+            self.$f.next_batch(out)
+        }
+
+        fn alpha(&self) -> &l2m_core::Mixture {
+            &self.$f.alpha
+        }
+
+        fn save(&self) -> $crate::Result<serde_json::Value> {
+            self.$f.save_with(None)
+        }
+
+        fn restore(&mut self, state: serde_json::Value) -> $crate::Result<()> {
+            self.$f.restore_with($name, state).map(|_| ())
+        }
+    };
+}
+pub(crate) use shuffled_batch_source;
+
 /// Shuffled passes over a set of samples, `batch_size` at a time.
 pub(crate) struct ShuffledBatches {
     pub sampler: ShuffledSampler,

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use l2m_core::{Mixture, ShuffledSampler};
+use l2m_core::ShuffledSampler;
 
-use super::batches::ShuffledBatches;
+use super::batches::{ShuffledBatches, shuffled_batch_source};
 use super::{Defaults, Setup, Strategy, StrategyOptions};
 use crate::Result;
 
@@ -39,23 +39,5 @@ pub(crate) fn shuffled(
 pub(crate) struct Classical(pub ShuffledBatches);
 
 impl Strategy for Classical {
-    fn begin_epoch(&mut self) -> Result<()> {
-        self.0.begin_epoch()
-    }
-
-    fn next_batch(&mut self, out: &mut Vec<u32>) -> Result<()> {
-        self.0.next_batch(out)
-    }
-
-    fn alpha(&self) -> &Mixture {
-        &self.0.alpha
-    }
-
-    fn save(&self) -> Result<serde_json::Value> {
-        self.0.save_with(None)
-    }
-
-    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
-        self.0.restore_with("classical", state).map(|_| ())
-    }
+    shuffled_batch_source!(0, "classical");
 }

@@ -5,9 +5,8 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use l2m_baselines::FocalLoss;
-use l2m_core::Mixture;
 
-use super::batches::ShuffledBatches;
+use super::batches::{ShuffledBatches, shuffled_batch_source};
 use super::classical::shuffled;
 use super::{Defaults, Setup, Strategy, StrategyOptions};
 use crate::{Result, Task};
@@ -44,27 +43,9 @@ struct Focal {
 }
 
 impl Strategy for Focal {
+    shuffled_batch_source!(batches, "focal");
+
     fn per_sample_loss(&self, _task: Task, output: &Tensor, target: &Tensor) -> Result<Tensor> {
         Ok(self.loss.per_sample(output, target)?)
-    }
-
-    fn begin_epoch(&mut self) -> Result<()> {
-        self.batches.begin_epoch()
-    }
-
-    fn next_batch(&mut self, out: &mut Vec<u32>) -> Result<()> {
-        self.batches.next_batch(out)
-    }
-
-    fn alpha(&self) -> &Mixture {
-        &self.batches.alpha
-    }
-
-    fn save(&self) -> Result<serde_json::Value> {
-        self.batches.save_with(None)
-    }
-
-    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
-        self.batches.restore_with("focal", state).map(|_| ())
     }
 }

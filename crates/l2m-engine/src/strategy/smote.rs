@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use l2m_core::Mixture;
 use l2m_data::ClassDataset;
 
-use super::batches::ShuffledBatches;
+use super::batches::{ShuffledBatches, shuffled_batch_source};
 use super::classical::shuffled;
 use super::{Defaults, Setup, Strategy, StrategyOptions};
 use crate::Result;
@@ -45,31 +44,13 @@ struct Smote {
 }
 
 impl Strategy for Smote {
+    shuffled_batch_source!(batches, "smote");
+
     fn train_set(&self) -> Option<&ClassDataset> {
         Some(&self.balanced)
     }
 
     fn notes(&self) -> Vec<String> {
         vec![self.note.clone()]
-    }
-
-    fn begin_epoch(&mut self) -> Result<()> {
-        self.batches.begin_epoch()
-    }
-
-    fn next_batch(&mut self, out: &mut Vec<u32>) -> Result<()> {
-        self.batches.next_batch(out)
-    }
-
-    fn alpha(&self) -> &Mixture {
-        &self.batches.alpha
-    }
-
-    fn save(&self) -> Result<serde_json::Value> {
-        self.batches.save_with(None)
-    }
-
-    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
-        self.batches.restore_with("smote", state).map(|_| ())
     }
 }
