@@ -69,6 +69,14 @@ pub struct StrategySummary {
     /// of "epochs to target", fair to strategies whose epochs cost more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_to_target: Option<Summary>,
+    /// Coverage in the last epoch: the fraction of each class's training samples trained on
+    /// (distinct samples over class size), mean over seeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_coverage: Vec<f64>,
+    /// Coverage alarms over every epoch and seed (a class with data that got no sample, or
+    /// a proportion below one sample per batch).
+    #[serde(default)]
+    pub coverage_alarms: usize,
     /// The seeds summarised, in the order of the per-seed entries.
     #[serde(default)]
     pub seeds: Vec<u64>,
@@ -399,6 +407,33 @@ pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
                         .collect();
                     convergence::summarize(&secs)
                 },
+                final_coverage: {
+                    let fractions: Vec<Vec<f64>> = seeds
+                        .iter()
+                        .filter_map(|(recs, info)| {
+                            let r = recs.get(done.wrapping_sub(1))?;
+                            (!r.train_distinct_per_class.is_empty()).then(|| {
+                                let sizes = if info.trained_class_sizes.is_empty() {
+                                    &info.train_class_sizes
+                                } else {
+                                    &info.trained_class_sizes
+                                };
+                                r.train_distinct_per_class
+                                    .iter()
+                                    .zip(sizes)
+                                    .map(|(&d, &n)| d as f64 / n.max(1) as f64)
+                                    .collect()
+                            })
+                        })
+                        .collect();
+                    let refs: Vec<&[f64]> = fractions.iter().map(Vec::as_slice).collect();
+                    mean_vec(&refs)
+                },
+                coverage_alarms: seeds
+                    .iter()
+                    .flat_map(|(r, _)| r.iter().take(done))
+                    .map(|r| r.coverage_alarms.len())
+                    .sum(),
                 seeds: seed_curves.iter().map(|(s, _)| *s).collect(),
                 final_alpha: mean_vec(&alphas),
                 final_loss_weights: {

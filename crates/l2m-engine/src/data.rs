@@ -82,6 +82,11 @@ impl DeviceData {
         })
     }
 
+    /// Number of stored samples.
+    pub fn len(&self) -> usize {
+        self.classes_host.len()
+    }
+
     /// The class of stored sample `i`.
     pub fn class_of(&self, i: u32) -> usize {
         self.classes_host[i as usize] as usize

@@ -41,6 +41,14 @@ pub struct EpochRecord {
     pub test_macro_f1: Option<f64>,
     /// Class proportions the epoch's batches were drawn with.
     pub alpha: Vec<f64>,
+    /// Distinct training samples of each class trained on during the epoch (beside
+    /// `train_samples_per_class`, the samples drawn: the difference are repeats).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub train_distinct_per_class: Vec<u64>,
+    /// What went unobserved: a class with data that got no sample, or a proportion below
+    /// one sample per batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage_alarms: Vec<String>,
     /// Per-class loss weights at the epoch's start, for strategies that weight losses
     /// (Group DRO's `q`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +68,10 @@ pub struct RunInfo {
     pub seed: u64,
     /// Training samples per class after imbalancing.
     pub train_class_sizes: Vec<usize>,
+    /// Samples per class of the set the strategy trains on, where it differs (SMOTE's
+    /// oversampled set, learn2mix without its held-out split).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trained_class_sizes: Vec<usize>,
     /// Test samples per class.
     pub test_class_sizes: Vec<usize>,
     /// Class names.
@@ -354,6 +366,8 @@ mod tests {
             test_metric_per_class: vec![0.25, 0.75],
             alpha: vec![0.4, 0.6],
             loss_weights: None,
+            train_distinct_per_class: Vec::new(),
+            coverage_alarms: Vec::new(),
             test_worst_class: None,
             test_balanced_accuracy: None,
             test_macro_f1: None,

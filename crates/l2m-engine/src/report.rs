@@ -161,6 +161,30 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
         }
         let _ = writeln!(s);
     }
+    // Coverage: how much of each class the last epoch trained on, and the alarms.
+    if c.strategies.iter().any(|x| !x.final_coverage.is_empty()) {
+        let _ = writeln!(
+            s,
+            "## Coverage\n\nThe fraction of each class's training samples trained on in epoch {done} (distinct samples over the class's size, mean over seeds: 1 means every sample of the class was trained on), and the coverage alarms over all epochs and seeds (a class with data that got no sample in an epoch, or a proportion below one sample per batch; each is in the records).\n"
+        );
+        let _ = writeln!(
+            s,
+            "| strategy | {} | alarms |\n|---|{}---|",
+            c.class_names.join(" | "),
+            "---|".repeat(c.class_names.len())
+        );
+        for x in &c.strategies {
+            let cells: Vec<String> = x.final_coverage.iter().map(|v| format!("{v:.3}")).collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                x.strategy,
+                cells.join(" | "),
+                x.coverage_alarms
+            );
+        }
+        let _ = writeln!(s);
+    }
     let Some(target) = c.target else {
         return s;
     };

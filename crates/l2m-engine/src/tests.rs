@@ -786,6 +786,9 @@ fn summary_and_report_agree_and_learn2mix_is_the_reference() {
     let (_, again) = report::load_run(run_dir.path()).expect("load");
     assert_eq!(again, c, "the report's comparison is the table's");
     let text = report::write_report(run_dir.path()).expect("report");
+    assert!(text.contains("## Coverage") && text.contains("| alarms |"), "{text}");
+    assert!(text.contains("## The worst class") && text.contains("worst-class MSE"), "{text}");
+    assert!(text.contains("training seconds to the target"), "{text}");
     let d = c.strategies[0]
         .final_minus_reference
         .expect("classical minus learn2mix");
@@ -936,5 +939,49 @@ fn balanced_batches_are_uniform_by_hand() {
     for r in &o.records {
         assert_eq!(r.alpha, vec![0.25; 4]);
         assert_eq!(r.train_samples_per_class, vec![78, 78, 72, 72]);
+    }
+}
+
+/// Coverage: distinct samples per class and epoch, and an alarm where a class with data
+/// got no sample (the paper's floor allocation with `alpha_i * B < 1`).
+#[test]
+fn coverage_counts_distinct_samples_and_raises_alarms() {
+    let mut cfg = small(2);
+    cfg.batch_size = 10; // uniform: 20 / 300 * 10 = 0.67 samples per batch
+    let data = load(&cfg, 7);
+    let spec = StrategySpec::learn2mix(Learn2MixOptions {
+        allocation: l2m_core::Allocation::Floor,
+        ..Learn2MixOptions::paper(0.5)
+    })
+    .expect("spec");
+    let o = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+    let r = &o.records[0];
+    assert_eq!(r.train_samples_per_class[3], 0);
+    assert_eq!(r.train_distinct_per_class[3], 0);
+    let alarms = r.coverage_alarms.join("; ");
+    assert!(
+        alarms.contains("class uniform got no sample this epoch"),
+        "{alarms}"
+    );
+    assert!(
+        alarms.contains("below one sample per batch of 10"),
+        "{alarms}"
+    );
+    // The default allocation keeps one sample per class per batch: no class goes unseen.
+    let o = run(&cfg, "learn2mix", 7);
+    assert!(o.records[0].train_samples_per_class.iter().all(|&n| n > 0));
+    for r in &o.records {
+        for (d, n) in r
+            .train_distinct_per_class
+            .iter()
+            .zip(&r.train_samples_per_class)
+        {
+            assert!(d <= n && *d > 0);
+        }
+    }
+    // Classical draws each sample at most once per epoch.
+    let o = run(&cfg, "classical", 7);
+    for r in &o.records {
+        assert_eq!(r.train_distinct_per_class, r.train_samples_per_class);
     }
 }

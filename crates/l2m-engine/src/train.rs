@@ -124,6 +124,8 @@ fn fresh(
 struct EpochSums {
     sums: Vec<Vec<f64>>,
     counts: Vec<Vec<u64>>,
+    /// Distinct samples of each class trained on during the epoch.
+    distinct: Vec<u64>,
 }
 
 /// What one epoch needs besides the model and the strategy.
@@ -191,7 +193,10 @@ fn train_epoch(
     let mut out = EpochSums {
         sums: Vec::with_capacity(steps),
         counts: Vec::with_capacity(steps),
+        distinct: vec![0; k],
     };
+    // Which stored samples this epoch has trained on (one bit of work per sample drawn).
+    let mut seen = vec![false; data.len()];
     for _ in 0..steps {
         indices.clear();
         strategy.next_batch(&mut indices)?;
@@ -215,7 +220,14 @@ fn train_epoch(
         pending.push(DeviceData::class_sums(&per_sample, &batch.classes, k)?);
         let mut c = vec![0u64; k];
         for &i in &indices {
-            c[data.class_of(i)] += 1;
+            let class = data.class_of(i);
+            c[class] += 1;
+            if let Some(s) = seen.get_mut(i as usize)
+                && !*s
+            {
+                *s = true;
+                out.distinct[class] += 1;
+            }
         }
         pending_counts.push(c);
         if strategy.losses_due(pending.len()) {
@@ -432,6 +444,11 @@ pub fn train_with(
         model: model_cfg.config(),
         parameters: parameter_count(&t.varmap),
         train_class_sizes: train.class_sizes(),
+        trained_class_sizes: if train_set.class_sizes() == train.class_sizes() {
+            Vec::new()
+        } else {
+            train_set.class_sizes()
+        },
         test_class_sizes: data.test.class_sizes(),
         class_names: train.class_names().to_vec(),
         init_checksum,
@@ -480,6 +497,11 @@ pub fn train_with(
         }
         let train_estimate = for_record.estimate();
         let train_seconds = started.elapsed().as_secs_f64();
+        let coverage_alarms =
+            coverage_alarms(&train_set, &train_estimate.counts, &alpha, cfg.batch_size);
+        for a in &coverage_alarms {
+            tracing::warn!(strategy = name, seed, epoch, "coverage: {a}");
+        }
 
         let eval_started = Instant::now();
         let last = epoch == cfg.epochs;
@@ -514,6 +536,8 @@ pub fn train_with(
             test_metric_per_class: eval.metric.losses,
             alpha,
             loss_weights,
+            train_distinct_per_class: sums.distinct,
+            coverage_alarms,
             train_seconds,
             eval_seconds,
         };
@@ -555,6 +579,34 @@ pub fn train_with(
     }
     observer.run_finished(name, seed);
     Ok(TrainOutcome { records, info })
+}
+
+/// What went unobserved in an epoch: a class with training data that got no sample, and a
+/// class whose proportion was below one sample per batch.
+fn coverage_alarms(
+    train: &ClassDataset,
+    drawn: &[u64],
+    alpha: &[f64],
+    batch_size: usize,
+) -> Vec<String> {
+    let mut alarms = Vec::new();
+    for (c, &size) in train.class_sizes().iter().enumerate() {
+        if size == 0 {
+            continue;
+        }
+        let name = train.class_names().get(c).map_or("?", String::as_str);
+        if drawn.get(c) == Some(&0) {
+            alarms.push(format!("class {name} got no sample this epoch"));
+        }
+        if let Some(&a) = alpha.get(c)
+            && a * (batch_size as f64) < 1.0
+        {
+            alarms.push(format!(
+                "class {name} had proportion {a:.5}, below one sample per batch of {batch_size}"
+            ));
+        }
+    }
+    alarms
 }
 
 /// `1 - p(y | x)` of each member, in evaluation mode.
