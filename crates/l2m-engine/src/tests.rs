@@ -786,8 +786,14 @@ fn summary_and_report_agree_and_learn2mix_is_the_reference() {
     let (_, again) = report::load_run(run_dir.path()).expect("load");
     assert_eq!(again, c, "the report's comparison is the table's");
     let text = report::write_report(run_dir.path()).expect("report");
-    assert!(text.contains("## Coverage") && text.contains("| alarms |"), "{text}");
-    assert!(text.contains("## The worst class") && text.contains("worst-class MSE"), "{text}");
+    assert!(
+        text.contains("## Coverage") && text.contains("| alarms |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("## The worst class") && text.contains("worst-class MSE"),
+        "{text}"
+    );
     assert!(text.contains("training seconds to the target"), "{text}");
     let d = c.strategies[0]
         .final_minus_reference
