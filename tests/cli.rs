@@ -843,3 +843,46 @@ fn a_first_seed_near_the_largest_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn the_metric_that_judges_a_comparison_can_be_chosen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let o = l2m(&[
+        "compare",
+        "--epochs",
+        "3",
+        "--seeds",
+        "2",
+        "-q",
+        "--metric",
+        "worst-class",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("final test worst-class MSE"), "{stdout}");
+    assert!(
+        stdout.contains("target: test worst-class MSE <="),
+        "{stdout}"
+    );
+    let o = l2m(&[
+        "report",
+        out.to_str().expect("utf-8"),
+        "--metric",
+        "worst-class",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("Test worst-class MSE (lower is better)"));
+    let o = l2m(&["compare", "--metric", "macro-f1", "--epochs", "1"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("--metric: macro-F1 needs a classification experiment"));
+    let o = l2m(&["report", out.to_str().expect("utf-8"), "--metric", "f1"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("unknown metric \"f1\""),
+        "{}",
+        text(&o.stderr)
+    );
+}

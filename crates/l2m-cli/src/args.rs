@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use l2m_engine::DeviceKind;
 use l2m_engine::strategy::LossSource;
-use l2m_engine::{ExperimentConfig, StrategySpec, Variant};
+use l2m_engine::{ExperimentConfig, Metric, StrategySpec, Variant};
 
 /// Train neural networks with learn2mix and compare it with the alternatives.
 #[derive(Debug, Parser)]
@@ -38,6 +38,9 @@ pub enum Command {
     Report {
         /// The run directory.
         dir: PathBuf,
+        /// The metric the tables, the target and the verdicts judge by (see `compare`).
+        #[arg(long, default_value = "task", value_parser = parse_metric)]
+        metric: Metric,
     },
 }
 
@@ -160,6 +163,10 @@ pub struct Overrides {
     /// No progress bars.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// The metric the table, the target and the verdicts judge by: accuracy (or mse, the
+    /// task's), balanced-accuracy, macro-f1 or worst-class. Training is the same whatever it is.
+    #[arg(long, default_value = "task", value_parser = parse_metric)]
+    pub metric: Metric,
 }
 
 /// Flags of `l2m data`.
@@ -173,6 +180,10 @@ pub struct DataArgs {
     /// Seed of the split and the imbalance.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+pub(crate) fn parse_metric(s: &str) -> Result<Metric, String> {
+    s.parse()
 }
 
 fn parse_loss_source(s: &str) -> Result<LossSource, String> {
@@ -263,6 +274,14 @@ impl Overrides {
             cfg.limit = Some(usize::try_from(n)?);
         }
         cfg.validate()?;
+        if self.metric.needs_classes() && cfg.task != l2m_engine::Task::Classification {
+            anyhow::bail!(
+                "--metric: {} needs a classification experiment; {} is {:?}",
+                self.metric.name(cfg.task),
+                cfg.name,
+                cfg.task
+            );
+        }
         Ok(cfg)
     }
 }

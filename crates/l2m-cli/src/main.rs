@@ -90,8 +90,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("{}", args.config.display()))?;
             train_and_summarise(cfg, &args.overrides, true)
         }
-        Command::Report { dir } => {
-            let text = l2m_engine::report::write_report(&dir)
+        Command::Report { dir, metric } => {
+            let text = l2m_engine::report::write_report_by(&dir, metric)
                 .with_context(|| format!("cannot write a report for {}", dir.display()))?;
             write!(std::io::stdout().lock(), "{text}")?;
             Ok(())
@@ -163,10 +163,18 @@ fn train_and_summarise(
         }
     };
     observer.finish();
+    let comparison = match args.metric {
+        l2m_engine::Metric::Task => comparison,
+        metric => {
+            l2m_engine::report::load_run_by(&dir, metric)
+                .context("--metric")?
+                .1
+        }
+    };
     let mut out = std::io::stdout().lock();
     table::print(&mut out, &cfg, &comparison)?;
     if with_report {
-        l2m_engine::report::write_report(&dir).context("writing the report")?;
+        l2m_engine::report::write_report_by(&dir, args.metric).context("writing the report")?;
         writeln!(out, "report: {}", dir.join("report.md").display())?;
     }
     writeln!(out, "\nrun directory: {}", dir.display())?;

@@ -269,7 +269,75 @@ pub type SeedRun = (Vec<EpochRecord>, RunInfo);
 /// interrupted run directory is summarised over what it holds; paired differences pair
 /// runs by seed.
 pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
-    let direction = cfg.task.direction();
+    summarize_by(cfg, runs, Metric::Task)
+}
+
+/// Which test metric a comparison judges by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Metric {
+    /// The task's metric (accuracy for classification, MSE otherwise; the paper's).
+    #[default]
+    Task,
+    /// Classification: the mean recall over classes.
+    BalancedAccuracy,
+    /// Classification: the mean F1 over classes.
+    MacroF1,
+    /// The worst class's metric (lowest accuracy, highest MSE).
+    WorstClass,
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "task" | "accuracy" | "mse" => Ok(Metric::Task),
+            "balanced-accuracy" => Ok(Metric::BalancedAccuracy),
+            "macro-f1" => Ok(Metric::MacroF1),
+            "worst-class" => Ok(Metric::WorstClass),
+            other => Err(format!(
+                "unknown metric {other:?}: expected accuracy (or mse), balanced-accuracy, macro-f1 or worst-class"
+            )),
+        }
+    }
+}
+
+impl Metric {
+    /// This metric of one epoch's record (`None` where the record lacks it).
+    pub fn of(self, r: &EpochRecord) -> Option<f64> {
+        match self {
+            Metric::Task => Some(r.test_metric),
+            Metric::BalancedAccuracy => r.test_balanced_accuracy,
+            Metric::MacroF1 => r.test_macro_f1,
+            Metric::WorstClass => r.test_worst_class,
+        }
+    }
+
+    /// Its name in tables, for `task`.
+    pub fn name(self, task: crate::Task) -> String {
+        match self {
+            Metric::Task => task.metric_name().to_string(),
+            Metric::BalancedAccuracy => "balanced accuracy".into(),
+            Metric::MacroF1 => "macro-F1".into(),
+            Metric::WorstClass => format!("worst-class {}", task.metric_name()),
+        }
+    }
+
+    /// Whether it needs classification.
+    pub fn needs_classes(self) -> bool {
+        matches!(self, Metric::BalancedAccuracy | Metric::MacroF1)
+    }
+}
+
+/// [`summarize`] judged by `metric` (curves, target, paired differences and epochs to the
+/// target all use it). Records without the metric (older runs) count as NaN.
+pub fn summarize_by(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>], metric: Metric) -> Comparison {
+    let direction = match metric {
+        Metric::BalancedAccuracy | Metric::MacroF1 => Direction::HigherIsBetter,
+        Metric::Task | Metric::WorstClass => cfg.task.direction(),
+    };
     let done = runs
         .iter()
         .flatten()
@@ -284,7 +352,10 @@ pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
                 .map(|(recs, info)| {
                     (
                         info.seed,
-                        recs.iter().take(done).map(|r| r.test_metric).collect(),
+                        recs.iter()
+                            .take(done)
+                            .map(|r| metric.of(r).unwrap_or(f64::NAN))
+                            .collect(),
                     )
                 })
                 .collect()
@@ -468,7 +539,7 @@ pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
     let first_info = runs.iter().flat_map(|s| s.first()).map(|(_, i)| i).next();
     Comparison {
         experiment: cfg.name.clone(),
-        metric: cfg.task.metric_name().to_string(),
+        metric: metric.name(cfg.task),
         direction,
         epochs: cfg.epochs,
         epochs_done: done,

@@ -19,8 +19,8 @@ pub mod variant;
 
 pub use atomic::write_atomic;
 pub use compare::{
-    Comparison, Observer, SilentObserver, StrategySummary, reference_index, run_experiment,
-    run_experiment_with, summarize,
+    Comparison, Metric, Observer, SilentObserver, StrategySummary, reference_index, run_experiment,
+    run_experiment_with, summarize, summarize_by,
 };
 pub use config::{DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, PRESETS, preset};
 pub use error::{EngineError, Result};

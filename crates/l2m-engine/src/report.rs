@@ -7,7 +7,7 @@ use std::path::Path;
 
 use l2m_core::convergence::{Direction, Summary};
 
-use crate::compare::{SeedRun, summarize};
+use crate::compare::{Metric, SeedRun, summarize_by};
 use crate::record::{read_json, read_records};
 use crate::{Comparison, EngineError, ExperimentConfig, Result, write_atomic};
 
@@ -16,6 +16,11 @@ use crate::{Comparison, EngineError, ExperimentConfig, Result, write_atomic};
 /// statistics model of the table, `summary.json`, this report and the plots. Interrupted
 /// runs are summarised over the epochs every run has completed.
 pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Comparison)> {
+    load_run_by(dir, Metric::Task)
+}
+
+/// [`load_run`], judged by `metric`.
+pub fn load_run_by(dir: &Path, metric: Metric) -> Result<(ExperimentConfig, Comparison)> {
     let cfg_path = dir.join("config.json");
     let bytes = std::fs::read(&cfg_path).map_err(|source| EngineError::Io {
         path: cfg_path.clone(),
@@ -39,7 +44,15 @@ pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Comparison)> {
         }
         runs.push(seeds);
     }
-    Ok((cfg.clone(), summarize(&cfg, &runs)))
+    if metric.needs_classes() && cfg.task != crate::Task::Classification {
+        return Err(EngineError::Config(format!(
+            "--metric {}: a classification metric, and {} is {:?}",
+            metric.name(cfg.task),
+            cfg.name,
+            cfg.task
+        )));
+    }
+    Ok((cfg.clone(), summarize_by(&cfg, &runs, metric)))
 }
 
 fn fmt(v: f64) -> String {
@@ -125,17 +138,18 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
             .any(|x| x.final_balanced_accuracy.is_some());
         let _ = writeln!(
             s,
-            "## The worst class{}\n\nAfter epoch {done}; the worst class is the one with the {} test {metric} in each run.\n",
+            "## The worst class{}\n\nAfter epoch {done}; the worst class is the one with the {} test {} in each run.\n",
             if classification {
                 ", balanced accuracy and macro-F1"
             } else {
                 ""
             },
-            if direction == Direction::LowerIsBetter {
+            if cfg.task.direction() == Direction::LowerIsBetter {
                 "highest"
             } else {
                 "lowest"
-            }
+            },
+            cfg.task.metric_name()
         );
         let opt = |m: &Option<Summary>| m.as_ref().map_or("-".to_string(), cell);
         if classification {
@@ -154,7 +168,11 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
                 );
             }
         } else {
-            let _ = writeln!(s, "| strategy | worst-class {metric} |\n|---|---|");
+            let _ = writeln!(
+                s,
+                "| strategy | worst-class {} |\n|---|---|",
+                cfg.task.metric_name()
+            );
             for x in &c.strategies {
                 let _ = writeln!(s, "| {} | {} |", x.strategy, opt(&x.final_worst_class));
             }
@@ -270,7 +288,12 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
 
 /// Writes the plots and `report.md` into `dir` (atomically) and returns the report's text.
 pub fn write_report(dir: &Path) -> Result<String> {
-    let (cfg, comparison) = load_run(dir)?;
+    write_report_by(dir, Metric::Task)
+}
+
+/// [`write_report`], with the tables, target and verdicts judged by `metric`.
+pub fn write_report_by(dir: &Path, metric: Metric) -> Result<String> {
+    let (cfg, comparison) = load_run_by(dir, metric)?;
     let mut text = markdown(&cfg, &comparison);
     match crate::plots::write_plots(dir, &cfg, &comparison)? {
         Some(files) if !files.is_empty() => {
