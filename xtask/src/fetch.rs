@@ -368,6 +368,12 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<Vec<String>> {
                     Origin::Network => "the network".into(),
                 }
             )),
+            Ok(Outcome::NotInMirror) if !all => {
+                // Named explicitly: a dataset that cannot be provided is a failure.
+                report.push(format!("{:<20} FAILED: not in the mirror", d.name));
+                failed.push(d.name.clone());
+            }
+            // With --all: every dataset the mirror has; the others are listed.
             Ok(Outcome::NotInMirror) => report.push(format!("{:<20} not in the mirror", d.name)),
             Err(e) => {
                 report.push(format!("{:<20} FAILED: {e:#}", d.name));
@@ -433,6 +439,13 @@ mod tests {
         assert_eq!(
             again,
             vec!["a                    present and verified (x)".to_string()]
+        );
+        // A dataset named explicitly that the mirror lacks fails the command.
+        let e = run(root.path(), &args(&["a", "b", "--mirror", m, "-q"])).expect_err("missing");
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("b                    FAILED: not in the mirror") && e.contains("failed: b"),
+            "{e}"
         );
     }
 
