@@ -55,6 +55,7 @@ impl Source {
         match self {
             Source::Dir(root) => walk(root, root, &keep, &mut f),
             Source::Archive(path) => {
+                crate::load::regular_file(path)?;
                 let file = std::fs::File::open(path).map_err(io_err(path))?;
                 let mut magic = [0u8; 2];
                 let gz = {
@@ -104,6 +105,24 @@ fn walk(
         .collect::<Result<_>>()?;
     entries.sort();
     for path in entries {
+        // Symbolic links are followed only to places inside the dataset folder.
+        let meta = std::fs::symlink_metadata(&path).map_err(io_err(&path))?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::canonicalize(&path).map_err(io_err(&path))?;
+            let inside = std::fs::canonicalize(root)
+                .map(|r| target.starts_with(r))
+                .unwrap_or(false);
+            if !inside {
+                return Err(format_err(
+                    &path,
+                    format!(
+                        "a link to {}, outside the dataset folder {}; not followed",
+                        target.display(),
+                        root.display()
+                    ),
+                ));
+            }
+        }
         if path.is_dir() {
             walk(root, &path, keep, f)?;
         } else if path.is_file() {
@@ -115,6 +134,7 @@ fn walk(
                 .collect::<Vec<_>>()
                 .join("/");
             if keep(&rel) {
+                crate::load::regular_file(&path)?;
                 let bytes = std::fs::read(&path).map_err(io_err(&path))?;
                 f(&rel, bytes)?;
             }
@@ -126,6 +146,37 @@ fn walk(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_dataset_folder_are_refused() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret.txt"), b"x").expect("write");
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("a")).expect("dir");
+        std::fs::write(root.path().join("a/ok.txt"), b"ok").expect("write");
+        std::os::unix::fs::symlink(root.path().join("a/ok.txt"), root.path().join("a/in.txt"))
+            .expect("link");
+        let mut seen = Vec::new();
+        walk(root.path(), root.path(), &|_| true, &mut |n, _| {
+            seen.push(n.to_string());
+            Ok(())
+        })
+        .expect("links inside are fine");
+        assert_eq!(seen, ["a/in.txt", "a/ok.txt"]);
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            root.path().join("a/z.txt"),
+        )
+        .expect("link");
+        let e = walk(root.path(), root.path(), &|_| true, &mut |_, _| Ok(()))
+            .expect_err("outside")
+            .to_string();
+        assert!(
+            e.contains("outside the dataset folder") && e.contains("z.txt"),
+            "{e}"
+        );
+    }
 
     /// Writes `files` (name, bytes) as a gzipped tar at `path`.
     pub(crate) fn write_tar_gz(path: &Path, files: &[(String, Vec<u8>)]) {

@@ -75,8 +75,30 @@ pub(crate) fn format_err(path: &Path, reason: impl Into<String>) -> DataError {
     }
 }
 
+/// Refuses anything but a regular file (following links): a FIFO would hang a reader and a
+/// device such as `/dev/zero` would exhaust memory.
+pub(crate) fn regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(format_err(
+            path,
+            format!(
+                "not a regular file (it is a {}); expected a data file",
+                if meta.is_dir() {
+                    "folder"
+                } else {
+                    "FIFO, socket or device"
+                }
+            ),
+        ))
+    }
+}
+
 /// Reads a whole file, decompressing it when it starts with the gzip magic bytes.
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    regular_file(path)?;
     let raw = std::fs::read(path).map_err(io_err(path))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
@@ -130,5 +152,23 @@ mod clip_tests {
             c.len() < 100 && c.ends_with("... (20000000 characters)"),
             "{c}"
         );
+    }
+}
+
+#[cfg(all(test, unix))]
+mod regular_file_tests {
+    #[test]
+    fn devices_fifos_and_folders_are_refused_by_name() {
+        let e = super::read_maybe_gz(std::path::Path::new("/dev/zero")).expect_err("device");
+        let e = e.to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = super::read_maybe_gz(dir.path())
+            .expect_err("folder")
+            .to_string();
+        assert!(e.contains("it is a folder"), "{e}");
     }
 }

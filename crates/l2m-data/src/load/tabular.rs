@@ -19,6 +19,7 @@ struct Table {
 }
 
 fn read_table(path: &Path, delimiter: u8) -> Result<Table> {
+    crate::load::regular_file(path)?;
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
