@@ -886,3 +886,22 @@ fn the_metric_that_judges_a_comparison_can_be_chosen() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn an_error_prints_its_cause_once_and_names_the_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let out = file.join("run");
+    let o = l2m(&[
+        "compare",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains(&out.display().to_string()), "{e}");
+    assert_eq!(e.matches("Not a directory").count(), 1, "{e}");
+}

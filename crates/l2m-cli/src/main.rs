@@ -49,7 +49,7 @@ fn main() -> ExitCode {
                 let _ = writeln!(std::io::stderr(), "l2m: {e}");
                 return ExitCode::from(130);
             }
-            let _ = writeln!(std::io::stderr(), "l2m: {err:#}");
+            let _ = writeln!(std::io::stderr(), "l2m: {}", render(&err));
             ExitCode::from(1)
         }
     }
@@ -237,6 +237,23 @@ fn list_differences(variant: l2m_engine::Variant) -> anyhow::Result<()> {
         writeln!(out, "- {c}")?;
     }
     Ok(())
+}
+
+/// The error and its causes, each printed once: a cause whose text already ends its
+/// error's message (an I/O error inside "path: cause") is not repeated.
+fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// `message` with "did you mean `x`?" appended when it is serde's "unknown field `y`,
