@@ -197,6 +197,8 @@ fn train_epoch(
     };
     // Which stored samples this epoch has trained on (one bit of work per sample drawn).
     let mut seen = vec![false; data.len()];
+    // Strategies with a held-out loss source evaluate the model through this.
+    let mut eval = |set: &ClassDataset| held_out_losses(&t.model, data, set, cfg);
     for _ in 0..steps {
         indices.clear();
         strategy.next_batch(&mut indices)?;
@@ -231,7 +233,6 @@ fn train_epoch(
         }
         pending_counts.push(c);
         if strategy.losses_due(pending.len()) {
-            let mut eval = |set: &ClassDataset| held_out_losses(&t.model, data, set, cfg);
             hand_over(
                 &mut pending,
                 &mut pending_counts,
@@ -242,7 +243,6 @@ fn train_epoch(
         }
     }
     // Otherwise one device read per epoch for all class-wise sums.
-    let mut eval = |set: &ClassDataset| held_out_losses(&t.model, data, set, cfg);
     hand_over(
         &mut pending,
         &mut pending_counts,
