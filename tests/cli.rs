@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod own_data;
+
 fn l2m(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_l2m"))
         .args(args)

@@ -165,6 +165,7 @@ fn engine_epoch(
         test,
         notes: Vec::new(),
         vocab: None,
+        own: None,
     };
     let o = l2m_engine::train_one(&cfg, &spec, &data, 0, None, &mut SilentObserver)?;
     let r = o.records.first().context("one epoch recorded")?;

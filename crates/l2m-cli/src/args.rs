@@ -34,6 +34,9 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Run an experiment described in a TOML file and write its report.
     Run(RunArgs),
+    /// Apply a model trained on your own data (`l2m compare --data ...`) to new data: one
+    /// output row per input row (or image), with class probabilities or the value.
+    Predict(PredictArgs),
     /// Write `report.md` for a run directory (also after an interruption).
     Report {
         /// The run directory.
@@ -44,12 +47,99 @@ pub enum Command {
     },
 }
 
+/// Flags of `l2m predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The run directory of a comparison on your own data.
+    pub dir: PathBuf,
+    /// The data to predict: a CSV or Parquet file with the training columns, or a folder of
+    /// images.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The CSV file to write (refused if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Whose model: a strategy of the run (default: learn2mix).
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Which seed's model (default: the run's first seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device: cpu, cuda[:N] or metal[:N].
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
+}
+
+/// Flags that point `l2m compare` at the user's own data instead of a preset.
+#[derive(Debug, Args, Default)]
+pub struct OwnArgs {
+    /// Your own data: a CSV or Parquet file, a folder of images (DIR/<class>/*.jpg|png, or
+    /// DIR/train/<class>/ with DIR/test/<class>/), or hf://datasets/OWNER/NAME.
+    #[arg(long, value_name = "PATH|DIR|hf://datasets/OWNER/NAME")]
+    pub data: Option<String>,
+    /// A separate test file (or folder), preprocessed as the training data.
+    #[arg(long, requires = "data")]
+    pub test: Option<PathBuf>,
+    /// Without --test: the fraction of each class (or group) held out for testing, seeded.
+    #[arg(long, requires = "data", value_parser = open_unit)]
+    pub test_fraction: Option<f64>,
+    /// The column to predict.
+    #[arg(long, requires = "data")]
+    pub target: Option<String>,
+    /// Regression: the column whose values are the groups learn2mix mixes (for
+    /// classification the groups are the classes).
+    #[arg(long, requires = "data")]
+    pub group: Option<String>,
+    /// Feature columns (default: every other usable column).
+    #[arg(long, requires = "data", value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// A text column: a text classifier on it (tokeniser and the transformer).
+    #[arg(long, requires = "data")]
+    pub text: Option<String>,
+    /// Resize images to N x N pixels (default 32).
+    #[arg(long, requires = "data", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub image_size: Option<u32>,
+    /// Image channels: 1 (grey) or 3 (RGB, default).
+    #[arg(long, requires = "data", value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub channels: Option<u8>,
+    /// Hub datasets: the training split (default train).
+    #[arg(long, requires = "data")]
+    pub split: Option<String>,
+    /// Hub datasets: the test split (default: a fraction of the training split).
+    #[arg(long, requires = "data")]
+    pub test_split: Option<String>,
+    /// classification or regression (default: inferred from the target, and printed).
+    #[arg(long, requires = "data", value_parser = ["classification", "regression"])]
+    pub task: Option<String>,
+    /// The model: mlp, lenet, resnet18 or transformer (default: mlp for tables, the
+    /// transformer for text, lenet for 32 x 32 RGB or 28 x 28 grey images, else resnet18).
+    #[arg(long, requires = "data", value_parser = ["mlp", "lenet", "resnet18", "transformer"])]
+    pub model: Option<String>,
+    /// Hidden layer widths of the MLP.
+    #[arg(long, requires = "data", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub hidden: Option<Vec<u32>>,
+    /// Impose one of the paper's imbalance profiles on the training split:
+    /// linear:FIRST,LAST, log:FIRST,LAST or factors:F1,F2,... (a fraction kept per class).
+    #[arg(long, requires = "data", value_parser = parse_imbalance)]
+    pub imbalance: Option<l2m_engine::Imbalance>,
+    /// Missing values: error (default), drop (leave such rows out) or mean (fill features
+    /// with their training mean).
+    #[arg(long, requires = "data", value_parser = ["error", "drop", "mean"])]
+    pub missing: Option<String>,
+}
+
 /// Flags of `l2m compare`; anything not given keeps the experiment's paper setting.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Built-in experiment to run (see `l2m list`).
     #[arg(long, short = 'e', default_value = "mean-estimation")]
     pub experiment: String,
+    /// Your own data instead of a preset.
+    #[command(flatten)]
+    pub own: OwnArgs,
+    /// Print the resolved configuration as TOML (a file `l2m run` accepts) and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Whose settings: table3 (the paper's Table 3) or authors (the authors' code, where it
     /// differs; `l2m reproduce --list --variant authors` lists the differences).
     #[arg(long, default_value = "table3", value_parser = parse_variant)]
@@ -194,6 +284,46 @@ fn parse_variant(s: &str) -> Result<Variant, String> {
     s.parse::<Variant>().map_err(|e| e.to_string())
 }
 
+fn open_unit(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(v) => Err(format!("expected a number in (0, 1), got {v}")),
+        Err(e) => Err(format!("expected a number in (0, 1): {e}")),
+    }
+}
+
+fn parse_imbalance(s: &str) -> Result<l2m_engine::Imbalance, String> {
+    let (kind, values) = s.split_once(':').ok_or_else(|| {
+        format!("expected linear:FIRST,LAST, log:FIRST,LAST or factors:F1,F2,..., got {s:?}")
+    })?;
+    let numbers: Vec<f64> = values
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| *x > 0.0 && *x <= 1.0)
+                .ok_or_else(|| format!("{v:?} is not a fraction in (0, 1]"))
+        })
+        .collect::<Result<_, _>>()?;
+    match (kind, numbers.as_slice()) {
+        ("linear", [first, last]) => Ok(l2m_engine::Imbalance::Linear {
+            first: *first,
+            last: *last,
+        }),
+        ("log", [first, last]) => Ok(l2m_engine::Imbalance::Log {
+            first: *first,
+            last: *last,
+        }),
+        ("factors", keep) if !keep.is_empty() => Ok(l2m_engine::Imbalance::Factors {
+            keep: keep.to_vec(),
+        }),
+        _ => Err(format!(
+            "expected linear:FIRST,LAST, log:FIRST,LAST or factors:F1,F2,..., got {s:?}"
+        )),
+    }
+}
+
 fn zero_to_one(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
@@ -219,11 +349,126 @@ fn unit_interval(s: &str) -> Result<f64, String> {
 }
 
 impl CompareArgs {
-    /// The experiment preset with these flags applied, validated.
+    /// The experiment preset (or the user's data) with these flags applied, validated.
     pub fn resolve(&self) -> anyhow::Result<ExperimentConfig> {
-        let cfg = l2m_engine::preset_variant(&self.experiment, self.variant)
-            .map_err(|e| anyhow::anyhow!("--experiment: {e}"))?;
+        let cfg = match &self.own.data {
+            Some(_) => self.own.config(self.overrides.batch_size.is_some())?,
+            None => l2m_engine::preset_variant(&self.experiment, self.variant)
+                .map_err(|e| anyhow::anyhow!("--experiment: {e}"))?,
+        };
         self.overrides.apply(cfg)
+    }
+}
+
+impl OwnArgs {
+    /// The experiment on the user's data: what the data is (inferred where not given,
+    /// and said on standard error), the model for it, and the defaults of
+    /// [`ExperimentConfig::own_data`].
+    pub fn config(&self, batch_given: bool) -> anyhow::Result<ExperimentConfig> {
+        use l2m_engine::own::{InputKind, Missing, OwnData, SourceKind};
+        use l2m_engine::{ModelConfig, TaskKind};
+        let data = self.data.as_deref().unwrap_or_default();
+        let kind = SourceKind::infer(data);
+        let mut spec = OwnData::new(data);
+        spec.test = self.test.clone();
+        if let Some(f) = self.test_fraction {
+            spec.test_fraction = f;
+        }
+        spec.target = self.target.clone();
+        spec.group = self.group.clone();
+        spec.features = self.features.clone();
+        spec.text = self.text.clone();
+        spec.image_size = self.image_size;
+        spec.channels = self.channels.map(usize::from);
+        spec.split = self.split.clone();
+        spec.test_split = self.test_split.clone();
+        spec.imbalance = self.imbalance.clone();
+        spec.task = match self.task.as_deref() {
+            Some("classification") => Some(TaskKind::Classification),
+            Some("regression") => Some(TaskKind::Regression),
+            _ => None,
+        };
+        spec.missing = match self.missing.as_deref() {
+            Some("drop") => Missing::Drop,
+            Some("mean") => Missing::Mean,
+            _ => Missing::Error,
+        };
+        let seen =
+            l2m_engine::own::inspect(kind, &spec).map_err(|e| anyhow::anyhow!("--data: {e}"))?;
+        spec.task = Some(seen.task);
+        let task = match seen.task {
+            TaskKind::Regression => l2m_engine::Task::Regression,
+            _ => l2m_engine::Task::Classification,
+        };
+        let hidden: Vec<usize> = self.hidden.as_ref().map_or_else(
+            || vec![128, 64],
+            |h| h.iter().map(|&v| v as usize).collect(),
+        );
+        let mlp = ModelConfig::Mlp(l2m_engine::MlpConfig {
+            input_dim: 0,
+            hidden,
+            output_dim: 0,
+        });
+        let lenet = |size: u32, channels: usize| match (size, channels) {
+            (28, 1) => Ok(ModelConfig::LeNet5(l2m_engine::LeNet5Config { classes: 0 })),
+            (32, 3) => Ok(ModelConfig::LeNetCifar(l2m_engine::LeNetCifarConfig {
+                classes: 0,
+                dropout: 0.5,
+            })),
+            _ => Err(anyhow::anyhow!(
+                "--model lenet: takes 32 x 32 RGB or 28 x 28 grey images (--image-size 32 --channels 3, or --image-size 28 --channels 1), not {size} x {size} with {channels} channel(s)"
+            )),
+        };
+        let resnet = ModelConfig::ResNet18(l2m_engine::ResNet18Config { classes: 0 });
+        let transformer = ModelConfig::Transformer(l2m_engine::TransformerConfig {
+            classes: 0,
+            max_len: spec.max_len,
+            ..l2m_engine::TransformerConfig::paper(0)
+        });
+        if self.hidden.is_some() && !matches!(self.model.as_deref(), None | Some("mlp")) {
+            anyhow::bail!(
+                "--hidden: sets the MLP's widths, and --model is {:?}",
+                self.model.as_deref().unwrap_or_default()
+            );
+        }
+        let model = match (self.model.as_deref(), seen.input) {
+            (None | Some("mlp"), InputKind::Table) => mlp,
+            (Some("mlp"), InputKind::Image { .. }) => mlp,
+            (None | Some("transformer"), InputKind::Text) => transformer,
+            (None, InputKind::Image { size, channels }) => lenet(size, channels).unwrap_or(resnet),
+            (Some("lenet"), InputKind::Image { size, channels }) => lenet(size, channels)?,
+            (Some("resnet18"), InputKind::Image { channels, .. }) if channels == 3 => resnet,
+            (Some(m), input) => anyhow::bail!(
+                "--model {m}: does not fit {} (mlp for tables, transformer for text, lenet or resnet18 for RGB images)",
+                match input {
+                    InputKind::Table => "a table of features".to_string(),
+                    InputKind::Text => "text".to_string(),
+                    InputKind::Image { size, channels } =>
+                        format!("{size} x {size} images with {channels} channel(s)"),
+                }
+            ),
+        };
+        // A batch of 128, or an eighth of the training rows for small files.
+        let train_rows = (seen.rows_estimate as f64 * (1.0 - spec.test_fraction)) as usize;
+        let batch = if batch_given || train_rows == 0 {
+            128
+        } else {
+            128.min((train_rows / 8).max(1))
+        };
+        eprintln!(
+            "l2m: {data}: {} ({}); model {}",
+            match seen.task {
+                TaskKind::Regression => "regression",
+                _ => "classification",
+            },
+            seen.why,
+            model.name()
+        );
+        let name = l2m_engine::own::dataset_name(data);
+        let dataset = l2m_engine::DatasetSpec::from_own(kind, spec);
+        Ok(ExperimentConfig::own_data(
+            &name, dataset, model, task, batch,
+        )?)
     }
 }
 

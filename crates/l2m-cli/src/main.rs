@@ -71,8 +71,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Compare(args) => {
             let cfg = args.resolve()?;
+            if args.print_config {
+                let text = toml::to_string_pretty(&cfg).context("serialising the configuration")?;
+                write!(std::io::stdout().lock(), "{text}")?;
+                return Ok(());
+            }
             train_and_summarise(cfg, &args.overrides, false)
         }
+        Command::Predict(args) => predict(args),
         Command::Reproduce(args) => reproduce(args),
         Command::Run(args) => {
             let text = std::fs::read_to_string(&args.config)
@@ -99,6 +105,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List => list(),
         Command::Data(args) => data(args),
     }
+}
+
+fn predict(args: args::PredictArgs) -> anyhow::Result<()> {
+    if args.out.exists() {
+        anyhow::bail!(
+            "--out: {} exists; l2m writes only new files (choose another name, or remove it)",
+            args.out.display()
+        );
+    }
+    let choose = l2m_engine::predict::Choose {
+        strategy: args.strategy.clone(),
+        seed: args.seed,
+        device: args.device,
+    };
+    let p = l2m_engine::predict::predict(&args.dir, &args.data, &choose)
+        .with_context(|| format!("cannot predict with {}", args.dir.display()))?;
+    // A new file, written whole or not at all, that never replaces one that appeared
+    // meanwhile.
+    let dir = match args.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".l2m-predict-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("--out: cannot write in {}", dir.display()))?;
+    tmp.write_all(p.csv.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    tmp.persist_noclobber(&args.out)
+        .map_err(|e| anyhow::anyhow!("--out: cannot create {}: {}", args.out.display(), e.error))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} predictions by {} (seed {}, {}) written to {}",
+        p.rows,
+        p.strategy,
+        p.seed,
+        p.model_file.display(),
+        args.out.display()
+    )?;
+    if p.skipped > 0 {
+        writeln!(
+            out,
+            "{} rows have a missing value the model cannot fill (it was trained without --missing mean): their prediction is empty",
+            p.skipped
+        )?;
+    }
+    Ok(())
 }
 
 fn reproduce(args: args::ReproduceArgs) -> anyhow::Result<()> {
@@ -155,6 +211,15 @@ fn train_and_summarise(
             return Err(e.into());
         }
         Err(e) => {
+            // A run directory this command created and that holds no trained epoch (the
+            // data was refused, say) is removed: nothing half-written is left behind.
+            if !resuming && !holds_records(&dir) {
+                drop(run_dir);
+                if l2m_engine::RunDir::remove(&dir).is_ok() {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("experiment {} failed before training", cfg.name)));
+                }
+            }
             return Err(anyhow::Error::new(e).context(format!(
                 "experiment {} failed (records so far are in {})",
                 cfg.name,
@@ -179,6 +244,21 @@ fn train_and_summarise(
     }
     writeln!(out, "\nrun directory: {}", dir.display())?;
     Ok(())
+}
+
+/// Whether a run directory holds the records of any trained epoch.
+fn holds_records(dir: &Path) -> bool {
+    let Ok(seeds) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    seeds.flatten().any(|seed| {
+        std::fs::read_dir(seed.path())
+            .map(|runs| {
+                runs.flatten()
+                    .any(|r| r.path().join("records.jsonl").is_file())
+            })
+            .unwrap_or(false)
+    })
 }
 
 fn list() -> anyhow::Result<()> {

@@ -97,6 +97,16 @@ pub enum DataError {
     /// An error of the mixing mathematics.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// A Hugging Face Hub dataset that could not be resolved to local files: it does not exist,
+    /// the Hub cannot be reached, it lacks the split, or offline mode finds it missing from the
+    /// cache.
+    #[error("Hugging Face Hub dataset {repo}: {reason}")]
+    Hub {
+        /// The repository, `OWNER/NAME`.
+        repo: String,
+        /// What went wrong and what was expected.
+        reason: String,
+    },
 }
 
 /// Result alias of this crate.

@@ -5,6 +5,7 @@ mod dataset;
 mod error;
 mod imbalance;
 pub mod load;
+pub mod own;
 pub mod paper;
 pub mod synthetic;
 

@@ -222,6 +222,17 @@ fn run(
             })?;
             crate::write_atomic(&seed_dir.join("vocab.txt"), vocab.to_text().as_bytes())?;
         }
+        if let Some(own) = &data.own {
+            let seed_dir = dir.path().join(format!("seed-{seed}"));
+            std::fs::create_dir_all(&seed_dir).map_err(|source| crate::EngineError::Io {
+                path: seed_dir.clone(),
+                source,
+            })?;
+            crate::record::write_json(
+                &seed_dir.join(crate::predict::PREPROCESSING_FILE),
+                &own.preprocessing,
+            )?;
+        }
         for (s, strategy) in cfg.strategies.iter().enumerate() {
             let path = dir.run_path(strategy.name(), seed)?;
             let outcome = match model {

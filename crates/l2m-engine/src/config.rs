@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use l2m_core::Learn2Mix;
 use l2m_data::load::imdb::Vocabulary;
+use l2m_data::own::{OwnData, Preprocessing, RowIds, SourceKind};
 use l2m_data::paper::{PaperDataset, PixelUse};
 use l2m_data::synthetic::MeanEstimation;
 use l2m_data::{ClassDataset, Imbalance, TaskKind};
@@ -60,6 +61,14 @@ pub enum DatasetSpec {
         /// The training-set imbalance of the experiment.
         imbalance: Imbalance,
     },
+    /// The user's CSV file.
+    Csv(OwnData),
+    /// The user's Parquet file (or folder of them).
+    Parquet(OwnData),
+    /// The user's folder of images in class folders.
+    ImageFolder(OwnData),
+    /// A Hugging Face Hub dataset (`hf://datasets/OWNER/NAME`).
+    Hub(OwnData),
 }
 
 /// Data ready for a run.
@@ -71,8 +80,20 @@ pub struct LoadedData {
     pub test: ClassDataset,
     /// What a user should know about the data (lossy copy, dropped rows, ...).
     pub notes: Vec<String>,
-    /// IMDB's vocabulary.
+    /// IMDB's vocabulary (or that of the user's text column).
     pub vocab: Option<Vocabulary>,
+    /// The user's data: the preprocessing fitted on the training split and the id of each
+    /// test sample (for `l2m predict` and the saved predictions).
+    pub own: Option<OwnMeta>,
+}
+
+/// What a run keeps of the user's data.
+#[derive(Debug, Clone)]
+pub struct OwnMeta {
+    /// The preprocessing fitted on the training split.
+    pub preprocessing: Preprocessing,
+    /// The id of every sample of the test store.
+    pub test_ids: std::sync::Arc<RowIds>,
 }
 
 impl DatasetSpec {
@@ -80,10 +101,30 @@ impl DatasetSpec {
     /// the paper defines the split) and imbalanced with it. `limit` keeps at most that many
     /// samples per class in both splits, for quick runs.
     pub fn load(&self, data_dir: &Path, seed: u64, limit: Option<usize>) -> Result<LoadedData> {
+        let mut own = None;
         let (mut train, mut test, notes, vocab) = match self {
             DatasetSpec::MeanEstimation(g) => {
                 let (train, test) = g.generate(seed)?;
                 (train, test, Vec::new(), None)
+            }
+            DatasetSpec::Csv(d)
+            | DatasetSpec::Parquet(d)
+            | DatasetSpec::ImageFolder(d)
+            | DatasetSpec::Hub(d) => {
+                let kind = self.own_kind().unwrap_or(SourceKind::Csv);
+                let l = l2m_data::own::load(kind, d, seed)?;
+                let mut notes = vec![format!("read from {}", d.path)];
+                notes.extend(l.notes);
+                let vocab = l.preprocessing.vocabulary();
+                own = Some(OwnMeta {
+                    preprocessing: l.preprocessing,
+                    test_ids: l.test_ids,
+                });
+                let train = match &d.imbalance {
+                    Some(imb) => l.train.imbalanced(imb, seed)?,
+                    None => l.train,
+                };
+                (train, l.test, notes, vocab)
             }
             DatasetSpec::Paper {
                 dataset,
@@ -105,14 +146,40 @@ impl DatasetSpec {
             test,
             notes,
             vocab,
+            own,
         })
+    }
+
+    /// The user's data spec and its kind, for the own-data variants.
+    pub fn own(&self) -> Option<(SourceKind, &OwnData)> {
+        match self {
+            DatasetSpec::Csv(d) => Some((SourceKind::Csv, d)),
+            DatasetSpec::Parquet(d) => Some((SourceKind::Parquet, d)),
+            DatasetSpec::ImageFolder(d) => Some((SourceKind::ImageFolder, d)),
+            DatasetSpec::Hub(d) => Some((SourceKind::Hub, d)),
+            _ => None,
+        }
+    }
+
+    fn own_kind(&self) -> Option<SourceKind> {
+        self.own().map(|(k, _)| k)
+    }
+
+    /// The spec for the user's data of `kind`.
+    pub fn from_own(kind: SourceKind, data: OwnData) -> Self {
+        match kind {
+            SourceKind::Csv => DatasetSpec::Csv(data),
+            SourceKind::Parquet => DatasetSpec::Parquet(data),
+            SourceKind::ImageFolder => DatasetSpec::ImageFolder(data),
+            SourceKind::Hub => DatasetSpec::Hub(data),
+        }
     }
 
     /// The data a user must have fetched, if any.
     pub fn needs(&self) -> Option<PaperDataset> {
         match self {
-            DatasetSpec::MeanEstimation(_) => None,
             DatasetSpec::Paper { dataset, .. } => Some(*dataset),
+            _ => None,
         }
     }
 }
@@ -418,6 +485,49 @@ pub fn preset(name: &str) -> Result<ExperimentConfig> {
 }
 
 impl ExperimentConfig {
+    /// An experiment on the user's data with the defaults `l2m compare --data` starts
+    /// from: Adam at lr 1e-3, batch size `batch_size`, 20 epochs, 3 seeds, learn2mix
+    /// (gamma 0.1) against classical training, and for classification also focal loss and
+    /// SMOTE (SMOTE only for tabular features).
+    pub fn own_data(
+        name: &str,
+        dataset: DatasetSpec,
+        model: ModelConfig,
+        task: Task,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let tabular = matches!(model, ModelConfig::Mlp(_) | ModelConfig::Fc(_));
+        let names: &[&str] = match (task, tabular) {
+            (Task::Classification, true) => &["learn2mix", "classical", "focal", "smote"],
+            (Task::Classification, false) => &["learn2mix", "classical", "focal"],
+            _ => &["learn2mix", "classical"],
+        };
+        Ok(ExperimentConfig {
+            name: name.into(),
+            dataset,
+            model,
+            task,
+            optimizer: OptimizerConfig {
+                lr: 1e-3,
+                weight_decay: 0.0,
+            },
+            batch_size: batch_size.max(1),
+            eval_batch_size: 1000,
+            epochs: 20,
+            seeds: (0..3).collect(),
+            strategies: names
+                .iter()
+                .map(|n| StrategySpec::parse(n, 0.1))
+                .collect::<Result<_>>()?,
+            device: DeviceKind::Cpu,
+            data_dir: default_data_dir(),
+            limit: None,
+            init_noise: None,
+            variant: Variant::Table3,
+            gamma_override: None,
+        })
+    }
+
     /// The learn2mix mixing rate, if learn2mix is among the strategies.
     pub fn gamma(&self) -> Option<f64> {
         self.strategies
@@ -437,17 +547,65 @@ impl ExperimentConfig {
         }
     }
 
-    /// The model for data that has been loaded (a transformer takes the vocabulary size).
+    /// The model for data that has been loaded: a transformer takes the vocabulary size,
+    /// and sizes left 0 (the user's data) are taken from the data: input width, classes,
+    /// sequence length.
     pub fn model_for(&self, data: &LoadedData) -> Result<ModelConfig> {
         let mut model = self.model.clone();
-        if let ModelConfig::Transformer(t) = &mut model
-            && t.vocab == 0
-        {
-            t.vocab = data.vocab.as_ref().map(Vocabulary::len).ok_or_else(|| {
-                EngineError::Config("the transformer needs a vocabulary from its dataset".into())
-            })?;
+        let outputs = match self.task {
+            Task::Classification => data.train.num_classes(),
+            _ => 1,
+        };
+        let shape = data.train.samples().sample_shape();
+        let dim = data.train.samples().feature_dim();
+        match &mut model {
+            ModelConfig::Transformer(t) => {
+                if t.vocab == 0 {
+                    t.vocab = data.vocab.as_ref().map(Vocabulary::len).ok_or_else(|| {
+                        EngineError::Config(
+                            "the transformer needs a vocabulary from its dataset".into(),
+                        )
+                    })?;
+                }
+                if t.classes == 0 {
+                    t.classes = outputs;
+                }
+                if t.max_len == 0 {
+                    t.max_len = dim;
+                }
+            }
+            ModelConfig::Mlp(m) => {
+                if m.input_dim == 0 {
+                    m.input_dim = dim;
+                }
+                if m.output_dim == 0 {
+                    m.output_dim = outputs;
+                }
+            }
+            ModelConfig::Fc(m) if m.input_dim == 0 => m.input_dim = dim,
+            ModelConfig::LeNet5(m) if m.classes == 0 => m.classes = outputs,
+            ModelConfig::LeNetCifar(m) if m.classes == 0 => m.classes = outputs,
+            ModelConfig::ResNet18(m) if m.classes == 0 => m.classes = outputs,
+            _ => {}
         }
-        Ok(model)
+        let image = |c: usize, h: usize| shape == [c, h, h];
+        match &model {
+            ModelConfig::LeNet5(_) if !image(1, 28) => Err(EngineError::Config(format!(
+                "LeNet-5 takes 1 x 28 x 28 images, and {} holds {shape:?} (use --image-size 28 --channels 1, or --model resnet18)",
+                data.train.name()
+            ))),
+            ModelConfig::LeNetCifar(_) if !image(3, 32) => Err(EngineError::Config(format!(
+                "the CIFAR LeNet takes 3 x 32 x 32 images, and {} holds {shape:?} (use --image-size 32 --channels 3, or --model resnet18)",
+                data.train.name()
+            ))),
+            ModelConfig::ResNet18(_) if shape.len() != 3 || shape[0] != 3 => {
+                Err(EngineError::Config(format!(
+                    "ResNet-18 takes RGB images, and {} holds {shape:?} (use --channels 3)",
+                    data.train.name()
+                )))
+            }
+            _ => Ok(model),
+        }
     }
 
     /// Checks that the dataset's targets fit the task.

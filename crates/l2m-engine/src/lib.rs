@@ -10,6 +10,7 @@ mod data;
 mod error;
 pub mod optim;
 pub mod plots;
+pub mod predict;
 mod record;
 pub mod report;
 pub mod strategy;
@@ -22,7 +23,9 @@ pub use compare::{
     Comparison, Metric, Observer, SilentObserver, StrategySummary, reference_index, run_experiment,
     run_experiment_with, summarize, summarize_by,
 };
-pub use config::{DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, PRESETS, preset};
+pub use config::{
+    DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, OwnMeta, PRESETS, preset,
+};
 pub use error::{EngineError, Result};
 pub use record::{EpochRecord, RunDir, RunInfo};
 pub use strategy::{Learn2MixOptions, StrategySpec, strategy_names};
@@ -33,7 +36,15 @@ pub use variant::{Variant, preset_variant};
 // What the engine's API hands out, re-exported where a user looks first.
 pub use l2m_core::convergence::{Direction, Summary};
 pub use l2m_data::{ClassDataset, Imbalance, TaskKind};
-pub use l2m_models::{BoxedModel, DeviceKind, Model, ModelConfig, select_device};
+pub use l2m_models::{
+    BoxedModel, DeviceKind, LeNet5Config, LeNetCifarConfig, MlpConfig, Model, ModelConfig,
+    ResNet18Config, TransformerConfig, select_device,
+};
+
+/// The user's own data (CSV, Parquet, image folders, Hub datasets): `l2m_data::own`.
+pub mod own {
+    pub use l2m_data::own::*;
+}
 
 #[cfg(test)]
 mod tests;

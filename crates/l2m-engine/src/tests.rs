@@ -450,6 +450,7 @@ fn tiny_images(seed: u64) -> LoadedData {
         test: make("tiny-test", &[10, 10, 10, 10]),
         notes: Vec::new(),
         vocab: None,
+        own: None,
     }
 }
 

@@ -549,6 +549,23 @@ pub fn train_with(
         if last {
             info.confusion = eval.confusion.clone();
         }
+        if let (true, Some(dir)) = (last, out) {
+            // Before the checkpoint that marks the run finished: a finished run always
+            // has its model (and, for the user's data, its predictions).
+            crate::predict::save_model(&t.varmap, dir)?;
+            if let Some(own) = &data.own {
+                let csv = crate::predict::final_predictions(
+                    &t.model,
+                    &test_data,
+                    &data.test,
+                    &own.preprocessing,
+                    &own.test_ids,
+                    cfg.eval_batch_size,
+                    cfg.task,
+                )?;
+                crate::write_atomic(&dir.join(crate::predict::PREDICTIONS_FILE), csv.as_bytes())?;
+            }
+        }
         if let Some(dir) = out {
             let state = CheckpointState {
                 format: 0,

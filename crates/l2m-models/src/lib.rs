@@ -13,6 +13,7 @@ mod kernels;
 pub mod layers;
 mod lenet;
 mod linear;
+mod mlp;
 pub mod ops;
 mod resnet;
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use fc::{Fc, FcConfig};
 pub use init::{parameter_checksum, perturb_parameters, seeded_var_builder};
 pub use lenet::{LeNet5, LeNet5Config, LeNetCifar, LeNetCifarConfig};
 pub use linear::Linear;
+pub use mlp::{Mlp, MlpConfig};
 pub use resnet::{ResNet18, ResNet18Config};
 pub use transformer::{Transformer, TransformerConfig, sinusoidal_positions};
 
@@ -41,6 +43,8 @@ use serde::{Deserialize, Serialize};
 pub enum ModelConfig {
     /// The fully connected regression network.
     Fc(FcConfig),
+    /// A multilayer perceptron of any depth (tabular data).
+    Mlp(MlpConfig),
     /// LeNet-5 for 28 x 28 grey images.
     #[serde(rename = "lenet5")]
     LeNet5(LeNet5Config),
@@ -90,6 +94,7 @@ pub(crate) fn check_counters(counters: &[u64], expected: usize) -> Result<()> {
 }
 
 impl Model for Fc {}
+impl Model for Mlp {}
 impl Model for LeNet5 {}
 impl Model for ResNet18 {}
 impl Model for Autoencoder {}
@@ -103,6 +108,7 @@ impl ModelConfig {
     pub fn build(&self, vb: VarBuilder, seed: u64) -> Result<BoxedModel> {
         Ok(match self {
             ModelConfig::Fc(cfg) => Box::new(Fc::new(cfg, vb)?),
+            ModelConfig::Mlp(cfg) => Box::new(Mlp::new(cfg, vb)?),
             ModelConfig::LeNet5(cfg) => Box::new(LeNet5::new(cfg, vb)?),
             ModelConfig::LeNetCifar(cfg) => Box::new(LeNetCifar::new(cfg, vb, seed)?),
             ModelConfig::ResNet18(cfg) => Box::new(ResNet18::new(cfg, vb)?),
@@ -120,7 +126,26 @@ impl ModelConfig {
     pub fn name(&self) -> String {
         match self {
             ModelConfig::Fc(c) => format!("FC {}-{}-{}", c.input_dim, c.hidden, c.output_dim),
+            ModelConfig::Mlp(c) if c.input_dim == 0 || c.output_dim == 0 => format!(
+                "MLP (hidden {})",
+                c.hidden
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("-")
+            ),
+            ModelConfig::Mlp(c) => format!(
+                "MLP {}-{}-{}",
+                c.input_dim,
+                c.hidden
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                c.output_dim
+            ),
             ModelConfig::LeNet5(_) => "LeNet-5".into(),
+            ModelConfig::LeNetCifar(c) if c.classes == 0 => "LeNet-CIFAR".into(),
             ModelConfig::LeNetCifar(c) => format!("LeNet-CIFAR (K={})", c.classes),
             ModelConfig::ResNet18(_) => "ResNet-18".into(),
             ModelConfig::Transformer(c) => {

@@ -41,14 +41,64 @@ fn is_image(name: &str) -> bool {
     [".jpg", ".jpeg", ".png"].iter().any(|e| lower.ends_with(e))
 }
 
+/// Decodes one image into `[C, H, W]` bytes (1 or 3 channels), resized (bilinear) to
+/// `size` when given; returns the bytes and `(width, height)`.
+pub(crate) fn decode(
+    bytes: &[u8],
+    size: Option<(u32, u32)>,
+    channels: usize,
+) -> std::result::Result<(Vec<u8>, (u32, u32)), String> {
+    let img =
+        image::load_from_memory(bytes).map_err(|err| format!("cannot decode image: {err}"))?;
+    let img = match size {
+        Some((w, h)) if (img.width(), img.height()) != (w, h) => {
+            img.resize_exact(w, h, FilterType::Triangle)
+        }
+        _ => img,
+    };
+    let (w, h) = (img.width(), img.height());
+    let hwc: Vec<u8> = if channels == 1 {
+        img.to_luma8().into_raw()
+    } else {
+        img.to_rgb8().into_raw()
+    };
+    // HWC -> CHW.
+    let plane = (w * h) as usize;
+    let mut chw = vec![0u8; hwc.len()];
+    for (i, px) in hwc.chunks_exact(channels).enumerate() {
+        for (c, &v) in px.iter().enumerate() {
+            chw[c * plane + i] = v;
+        }
+    }
+    Ok((chw, (w, h)))
+}
+
+/// Whether a file name has an image extension this loader decodes.
+pub(crate) fn is_image_name(name: &str) -> bool {
+    is_image(name)
+}
+
 /// Loads one dataset per name in `splits` (for example `["train", "test"]`) from the folder
 /// or archive at `path`. Files are matched by their last three path components
-/// `split/class/file`, so a leading folder (such as `imagenette2-160/`) is allowed.
+/// `split/class/file`, so a leading folder (such as `imagenette2-160/`) is allowed. With no
+/// split names, files are matched as `class/file` and one dataset is returned.
 pub fn load_image_folder(
     path: &Path,
     splits: &[&str],
     opts: &ImageFolderOptions,
 ) -> Result<Vec<ClassDataset>> {
+    Ok(load_named(path, splits, opts)?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect())
+}
+
+/// [`load_image_folder`], with the file name of every stored sample.
+pub(crate) fn load_named(
+    path: &Path,
+    splits: &[&str],
+    opts: &ImageFolderOptions,
+) -> Result<Vec<(ClassDataset, Vec<String>)>> {
     if opts.channels != 1 && opts.channels != 3 {
         return Err(DataError::InvalidParameter {
             what: "channels",
@@ -60,13 +110,20 @@ pub fn load_image_folder(
     source.for_each(
         |n| {
             let parts: Vec<&str> = n.split('/').collect();
+            if splits.is_empty() {
+                return parts.len() >= 2 && is_image(n);
+            }
             parts.len() >= 3 && is_image(n) && splits.contains(&parts[parts.len() - 3])
         },
         |n, bytes| {
             let parts: Vec<&str> = n.split('/').collect();
             let k = parts.len();
             entries.push(Entry {
-                split: splits.iter().position(|s| *s == parts[k - 3]).unwrap_or(0),
+                split: if splits.is_empty() {
+                    0
+                } else {
+                    splits.iter().position(|s| *s == parts[k - 3]).unwrap_or(0)
+                },
                 class: parts[k - 2].to_string(),
                 name: n.to_string(),
                 bytes,
@@ -87,14 +144,18 @@ pub fn load_image_folder(
     };
     if classes.is_empty() {
         return Err(DataError::Missing {
-            what: format!(
-                "images under {}",
-                splits
-                    .iter()
-                    .map(|s| format!("{s}/<class>/"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ),
+            what: if splits.is_empty() {
+                "images under <class>/".to_string()
+            } else {
+                format!(
+                    "images under {}",
+                    splits
+                        .iter()
+                        .map(|s| format!("{s}/<class>/"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            },
             tried: vec![path.to_path_buf()],
         });
     }
@@ -112,35 +173,17 @@ pub fn load_image_folder(
         .par_iter()
         .map(|e| {
             let file = path.join(&e.name);
-            let img = image::load_from_memory(&e.bytes)
-                .map_err(|err| format_err(&file, format!("cannot decode image: {err}")))?;
-            let img = match opts.size {
-                Some((w, h)) if (img.width(), img.height()) != (w, h) => {
-                    img.resize_exact(w, h, FilterType::Triangle)
-                }
-                _ => img,
-            };
-            let (w, h) = (img.width(), img.height());
-            let hwc: Vec<u8> = if opts.channels == 1 {
-                img.to_luma8().into_raw()
-            } else {
-                img.to_rgb8().into_raw()
-            };
-            // HWC -> CHW.
-            let plane = (w * h) as usize;
-            let mut chw = vec![0u8; hwc.len()];
-            for (i, px) in hwc.chunks_exact(opts.channels).enumerate() {
-                for (c, &v) in px.iter().enumerate() {
-                    chw[c * plane + i] = v;
-                }
-            }
+            let (chw, size) =
+                decode(&e.bytes, opts.size, opts.channels).map_err(|err| format_err(&file, err))?;
             let class = classes.iter().position(|c| *c == e.class).unwrap_or(0);
-            Ok((class, chw, (w, h)))
+            Ok((class, chw, size))
         })
         .collect::<Result<_>>()?;
 
     let mut out = Vec::with_capacity(splits.len());
-    for (s, split) in splits.iter().enumerate() {
+    let whole = [""];
+    let names: &[&str] = if splits.is_empty() { &whole } else { splits };
+    for (s, split) in names.iter().enumerate() {
         let idx: Vec<usize> = (0..entries.len())
             .filter(|&i| entries[i].split == s)
             .collect();
@@ -169,10 +212,11 @@ pub fn load_image_folder(
         }
         let dataset = ClassDataset::new(
             format!(
-                "{}/{split}",
+                "{}{}{split}",
                 path.file_name()
                     .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if split.is_empty() { "" } else { "/" }
             ),
             Features::Pixels {
                 data: pixels,
@@ -191,7 +235,10 @@ pub fn load_image_folder(
             },
             other => other,
         })?;
-        out.push(dataset);
+        out.push((
+            dataset,
+            idx.iter().map(|&i| entries[i].name.clone()).collect(),
+        ));
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod cifar;
+pub mod hub;
 pub mod idx;
 pub mod image_folder;
 pub mod imdb;

@@ -1,0 +1,884 @@
+//! Tables (CSV and Parquet) streamed into raw columns: one contiguous row-major matrix of
+//! numeric features, one code per row for each categorical feature and for the label, the
+//! regression target, texts and images. No field is kept as a `String` beyond its row.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::load::{clip, format_err, io_err};
+use crate::{DataError, Result, TaskKind};
+
+/// What to do with a missing value (an empty field, `NA`, `NaN`, `null`, `None`, `?`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Missing {
+    /// Refuse the file, naming the row and the column (the default).
+    #[default]
+    Error,
+    /// Leave out every row with a missing value in a column used.
+    Drop,
+    /// Fill a missing feature with its training mean (for a categorical feature, the
+    /// training frequencies of its categories); rows with a missing target are left out.
+    Mean,
+}
+
+/// How a column is stored, as read from a CSV sample or a Parquet schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Every value is a number (or missing).
+    Number,
+    /// Strings (or numbers mixed with strings).
+    Category,
+    /// Encoded image bytes (Parquet `binary` or the Hub's `{bytes, path}` struct).
+    Image,
+    /// A type this loader does not use.
+    Other,
+}
+
+/// Column names and kinds of a table, and, from a sample of rows, what the task inference
+/// needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub names: Vec<String>,
+    pub kinds: Vec<Kind>,
+    /// Per column: distinct values seen in the sample (up to 64) and whether every numeric
+    /// value was an integer.
+    pub distinct: Vec<usize>,
+    pub integral: Vec<bool>,
+    /// Per column, class names from the file's metadata (the Hub's `ClassLabel`).
+    pub label_names: HashMap<String, Vec<String>>,
+    /// Estimated number of rows (for reserving memory once).
+    pub rows_estimate: usize,
+}
+
+impl Header {
+    pub fn index(&self, path: &Path, flag: &str, name: &str) -> Result<usize> {
+        self.names.iter().position(|n| n == name).ok_or_else(|| {
+            format_err(
+                path,
+                format!(
+                    "{flag}: there is no column {name:?}; the columns are {}",
+                    self.names.join(", ")
+                ),
+            )
+        })
+    }
+}
+
+/// The part each read column plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The `i`-th numeric feature.
+    Numeric(usize),
+    /// The `i`-th categorical feature.
+    Categorical(usize),
+    /// The classification label (also the group).
+    Label,
+    /// The regression target.
+    Target,
+    /// The regression group.
+    Group,
+    /// The text of a text classifier.
+    Text,
+    /// The image of an image classifier.
+    Image,
+}
+
+/// Which columns are read and what each becomes.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// `(column index in the file, role)`, in file order.
+    pub columns: Vec<(usize, Role)>,
+    pub names: Vec<String>,
+    pub numeric: usize,
+    pub categorical: usize,
+    pub missing: Missing,
+    /// Largest number of categories a categorical feature may have.
+    pub max_categories: usize,
+    /// Image size `(width, height)` and channels, when an image column is read.
+    pub image: Option<((u32, u32), usize)>,
+}
+
+/// A string-to-code dictionary; frozen ones (from training) refuse new values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Dict {
+    index: HashMap<String, u32>,
+    pub names: Vec<String>,
+    frozen: bool,
+}
+
+impl Dict {
+    pub fn frozen(names: &[String]) -> Self {
+        Self {
+            index: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i as u32))
+                .collect(),
+            names: names.to_vec(),
+            frozen: true,
+        }
+    }
+
+    fn code(&mut self, s: &str) -> Option<u32> {
+        if let Some(&c) = self.index.get(s) {
+            return Some(c);
+        }
+        if self.frozen {
+            return None;
+        }
+        let c = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.index.insert(s.to_string(), c);
+        Some(c)
+    }
+
+    /// Sorts the names (numerically when every name is a number) and renumbers `codes`.
+    pub fn sort(&mut self, codes: &mut [u32]) {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        let numbers: Option<Vec<f64>> = self.names.iter().map(|n| n.parse().ok()).collect();
+        match numbers {
+            Some(v) => order.sort_by(|&a, &b| v[a as usize].total_cmp(&v[b as usize])),
+            None => order.sort_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize])),
+        }
+        let mut new_code = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_code[old as usize] = new as u32;
+        }
+        for c in codes.iter_mut() {
+            if *c != MISSING {
+                *c = new_code[*c as usize];
+            }
+        }
+        let names: Vec<String> = order
+            .iter()
+            .map(|&o| self.names[o as usize].clone())
+            .collect();
+        *self = Dict {
+            index: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i as u32))
+                .collect(),
+            names,
+            frozen: self.frozen,
+        };
+    }
+}
+
+/// The code of a missing categorical value.
+pub(crate) const MISSING: u32 = u32::MAX;
+
+/// One value of a row, as a source hands it over.
+pub(crate) enum Value<'a> {
+    Missing,
+    Number(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// Whether a text field means "no value".
+pub(crate) fn is_missing(s: &str) -> bool {
+    matches!(
+        s,
+        "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL" | "None" | "?"
+    )
+}
+
+/// The raw columns of a read table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Raw {
+    /// The row number of each kept row in its source (1-based data rows).
+    pub rows: Vec<u64>,
+    /// `rows.len() * numeric` values; NaN is missing.
+    pub numbers: Vec<f32>,
+    /// Per categorical feature, one code per row ([`MISSING`] is missing).
+    pub categories: Vec<Vec<u32>>,
+    pub category_dicts: Vec<Dict>,
+    /// Classification labels, or regression groups.
+    pub labels: Vec<u32>,
+    pub label_dict: Dict,
+    /// Regression targets.
+    pub targets: Vec<f32>,
+    pub texts: Vec<String>,
+    /// Encoded images waiting to be decoded, with their row.
+    pub images: Vec<Vec<u8>>,
+    /// Rows left out for a missing value.
+    pub dropped: usize,
+    /// Their row numbers (kept only when reading for prediction).
+    pub dropped_rows: Vec<u64>,
+}
+
+/// Reads rows into a [`Raw`] following a [`Plan`].
+pub(crate) struct Sink<'p> {
+    pub plan: &'p Plan,
+    pub raw: Raw,
+    path: PathBuf,
+    /// Whether labels must be present (training and test data; not for prediction).
+    pub needs_label: bool,
+    /// A numeric column that met a string while dictionaries may still grow: the caller
+    /// rereads the file with that column as a category.
+    pub reclassify: Option<usize>,
+    /// Whether a string in a numeric column may turn it categorical (training data only:
+    /// test and new data are read with the training data's column kinds).
+    pub adaptive: bool,
+    row_start_numbers: usize,
+    row_dropped: bool,
+    pending_text: Option<String>,
+    pending_image: Option<Vec<u8>>,
+    pending_cats: Vec<u32>,
+    pending_label: Option<u32>,
+    pending_target: Option<f32>,
+}
+
+impl<'p> Sink<'p> {
+    pub fn new(plan: &'p Plan, path: &Path, dicts: Option<(&[Dict], &Dict)>, rows: usize) -> Self {
+        let (category_dicts, label_dict) = match dicts {
+            Some((c, l)) => (c.to_vec(), l.clone()),
+            None => (vec![Dict::default(); plan.categorical], Dict::default()),
+        };
+        let raw = Raw {
+            numbers: Vec::with_capacity(rows.saturating_mul(plan.numeric).min(1 << 31)),
+            rows: Vec::with_capacity(rows.min(1 << 28)),
+            categories: vec![Vec::new(); plan.categorical],
+            category_dicts,
+            label_dict,
+            ..Raw::default()
+        };
+        Self {
+            plan,
+            raw,
+            path: path.to_path_buf(),
+            needs_label: true,
+            reclassify: None,
+            adaptive: false,
+            row_start_numbers: 0,
+            row_dropped: false,
+            pending_text: None,
+            pending_image: None,
+            pending_cats: vec![MISSING; plan.categorical],
+            pending_label: None,
+            pending_target: None,
+        }
+    }
+
+    /// Points error messages at another file of the same table.
+    pub fn set_path(&mut self, path: &Path) {
+        self.path = path.to_path_buf();
+    }
+
+    pub fn begin_row(&mut self) {
+        self.row_start_numbers = self.raw.numbers.len();
+        self.row_dropped = false;
+        self.pending_label = None;
+        self.pending_target = None;
+        self.pending_text = None;
+        self.pending_image = None;
+    }
+
+    fn err(&self, row: u64, col: usize, what: String) -> DataError {
+        format_err(
+            &self.path,
+            format!("row {row}, column {:?}: {what}", self.plan.names[col]),
+        )
+    }
+
+    fn missing(&mut self, row: u64, col: usize, feature: bool) -> Result<()> {
+        match (self.plan.missing, feature) {
+            (Missing::Error, _) => Err(self.err(
+                row,
+                col,
+                "missing value; pass --missing drop (leave such rows out) or --missing mean \
+                 (fill features with their training mean)"
+                    .into(),
+            )),
+            (Missing::Drop, _) | (Missing::Mean, false) => {
+                self.row_dropped = true;
+                Ok(())
+            }
+            (Missing::Mean, true) => Ok(()),
+        }
+    }
+
+    /// Hands over the value of file column `col` in its role; `row` names it in errors.
+    pub fn value(&mut self, row: u64, col: usize, role: Role, v: Value<'_>) -> Result<()> {
+        let v = match v {
+            Value::Str(s) if is_missing(s.trim()) => Value::Missing,
+            Value::Number(x) if x.is_nan() => Value::Missing,
+            other => other,
+        };
+        match role {
+            Role::Numeric(_) => {
+                let x = match v {
+                    Value::Missing => {
+                        self.missing(row, col, true)?;
+                        f32::NAN
+                    }
+                    Value::Number(x) => x as f32,
+                    Value::Str(s) => match s.trim().parse::<f32>() {
+                        Ok(x) => x,
+                        Err(_) => {
+                            if self.adaptive && self.reclassify.is_none() {
+                                self.reclassify = Some(col);
+                                return Ok(());
+                            }
+                            return Err(self.err(
+                                row,
+                                col,
+                                format!(
+                                    "{:?} is not a number, and the column holds numbers (leave it out with --features, or fix the value)",
+                                    clip(s)
+                                ),
+                            ));
+                        }
+                    },
+                    Value::Bytes(_) => {
+                        return Err(self.err(
+                            row,
+                            col,
+                            "binary data where a number belongs".into(),
+                        ));
+                    }
+                };
+                if x.is_infinite() {
+                    return Err(self.err(row, col, format!("{x} is not a finite number")));
+                }
+                self.raw.numbers.push(x);
+            }
+            Role::Categorical(i) => {
+                let code = match v {
+                    Value::Missing => {
+                        self.missing(row, col, true)?;
+                        MISSING
+                    }
+                    Value::Number(x) => self.category(row, col, i, &format_number(x))?,
+                    Value::Str(s) => self.category(row, col, i, s.trim())?,
+                    Value::Bytes(_) => {
+                        return Err(self.err(
+                            row,
+                            col,
+                            "binary data where a category belongs".into(),
+                        ));
+                    }
+                };
+                self.pending_cats[i] = code;
+            }
+            Role::Label | Role::Group => {
+                let name = match v {
+                    Value::Missing => {
+                        if self.needs_label {
+                            self.missing(row, col, false)?;
+                        }
+                        return Ok(());
+                    }
+                    Value::Number(x) => format_number(x),
+                    Value::Str(s) => s.trim().to_string(),
+                    Value::Bytes(_) => {
+                        return Err(self.err(row, col, "binary data where a label belongs".into()));
+                    }
+                };
+                match self.raw.label_dict.code(&name) {
+                    Some(c) => self.pending_label = Some(c),
+                    None => {
+                        return Err(self.err(
+                            row,
+                            col,
+                            format!(
+                                "{:?} is not one of the training data's {}: {}",
+                                clip(&name),
+                                if role == Role::Label {
+                                    "classes"
+                                } else {
+                                    "groups"
+                                },
+                                clip(&self.raw.label_dict.names.join(", "))
+                            ),
+                        ));
+                    }
+                }
+            }
+            Role::Target => match v {
+                Value::Missing => {
+                    if self.needs_label {
+                        self.missing(row, col, false)?;
+                    }
+                }
+                Value::Number(x) if x.is_finite() => self.pending_target = Some(x as f32),
+                Value::Number(x) => {
+                    return Err(self.err(row, col, format!("{x} is not a finite number")));
+                }
+                Value::Str(s) => match s.trim().parse::<f32>() {
+                    Ok(x) if x.is_finite() => self.pending_target = Some(x),
+                    _ => {
+                        return Err(self.err(
+                            row,
+                            col,
+                            format!("{:?} is not a number (a regression target)", clip(s)),
+                        ));
+                    }
+                },
+                Value::Bytes(_) => {
+                    return Err(self.err(row, col, "binary data where a number belongs".into()));
+                }
+            },
+            Role::Text => match v {
+                Value::Missing => self.pending_text = Some(String::new()),
+                Value::Number(x) => self.pending_text = Some(format_number(x)),
+                Value::Str(s) => self.pending_text = Some(s.to_string()),
+                Value::Bytes(b) => self.pending_text = Some(String::from_utf8_lossy(b).into()),
+            },
+            Role::Image => match v {
+                Value::Bytes(b) => self.pending_image = Some(b.to_vec()),
+                Value::Missing => return Err(self.err(row, col, "no image".into())),
+                _ => {
+                    return Err(self.err(row, col, "not encoded image bytes".into()));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn category(&mut self, row: u64, col: usize, i: usize, s: &str) -> Result<u32> {
+        let max = self.plan.max_categories;
+        let code = self.raw.category_dicts[i].code(s);
+        match code {
+            Some(c) if (c as usize) < max => Ok(c),
+            Some(_) => Err(self.err(
+                row,
+                col,
+                format!(
+                    "more than {max} distinct values: too many to one-hot encode (an identifier \
+                     or free text?); leave the column out with --features, or read it as text \
+                     with --text"
+                ),
+            )),
+            None => Err(self.err(
+                row,
+                col,
+                format!(
+                    "{:?} is a category the training data does not have (it has {})",
+                    clip(s),
+                    clip(&self.raw.category_dicts[i].names.join(", "))
+                ),
+            )),
+        }
+    }
+
+    /// Keeps the row (unless a value was missing and the policy leaves it out).
+    pub fn end_row(&mut self, row: u64) {
+        if self.row_dropped {
+            self.raw.numbers.truncate(self.row_start_numbers);
+            self.raw.dropped += 1;
+            if !self.needs_label {
+                self.raw.dropped_rows.push(row);
+            }
+            return;
+        }
+        self.raw.rows.push(row);
+        for (i, c) in self.pending_cats.iter_mut().enumerate() {
+            self.raw.categories[i].push(*c);
+            *c = MISSING;
+        }
+        if let Some(l) = self.pending_label.take() {
+            self.raw.labels.push(l);
+        }
+        if let Some(t) = self.pending_target.take() {
+            self.raw.targets.push(t);
+        }
+        if let Some(t) = self.pending_text.take() {
+            self.raw.texts.push(t);
+        }
+        if let Some(b) = self.pending_image.take() {
+            self.raw.images.push(b);
+        }
+    }
+}
+
+/// A number as a category or class name: integers without a fraction (`3`, not `3.0`).
+pub(crate) fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The delimiter of a CSV: a tab for `.tsv`, else `;` when the header has `;` and no `,`.
+pub(crate) fn delimiter(path: &Path, first_line: &str) -> u8 {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if ext.as_deref() == Some("tsv") {
+        b'\t'
+    } else if first_line.contains(';') && !first_line.contains(',') {
+        b';'
+    } else {
+        b','
+    }
+}
+
+fn csv_reader(path: &Path) -> Result<(csv::Reader<std::fs::File>, u64)> {
+    crate::load::regular_file(path)?;
+    let size = std::fs::metadata(path).map_err(io_err(path))?.len();
+    let first_line = {
+        use std::io::BufRead;
+        let f = std::fs::File::open(path).map_err(io_err(path))?;
+        let mut line = String::new();
+        let mut r = std::io::BufReader::new(f).take(1 << 20);
+        let _ = r.read_line(&mut line);
+        line
+    };
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(path, &first_line))
+        .has_headers(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(file);
+    Ok((reader, size))
+}
+
+use std::io::Read as _;
+
+fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    format_err(path, format!("malformed CSV: {e}"))
+}
+
+/// The header of a CSV and the kinds of its columns, from its first 2,000 rows.
+pub(crate) fn sniff_csv(path: &Path) -> Result<Header> {
+    const SAMPLE: usize = 2000;
+    let (mut reader, size) = csv_reader(path)?;
+    let names: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if names.is_empty() || names.iter().all(String::is_empty) {
+        return Err(format_err(
+            path,
+            "empty file: expected a header row of column names",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for n in &names {
+        if !seen.insert(n) {
+            return Err(format_err(
+                path,
+                format!("the column name {n:?} appears twice"),
+            ));
+        }
+    }
+    let k = names.len();
+    let mut numbers = vec![0usize; k];
+    let mut any = vec![0usize; k];
+    let mut integral = vec![true; k];
+    let mut distinct: Vec<std::collections::HashSet<String>> = vec![Default::default(); k];
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0usize;
+    let mut bytes = 0u64;
+    while rows < SAMPLE
+        && reader
+            .read_record(&mut record)
+            .map_err(|e| csv_error(path, e))?
+    {
+        rows += 1;
+        bytes = record.position().map_or(0, |p| p.byte());
+        for (c, field) in record.iter().enumerate() {
+            let f = field.trim();
+            if is_missing(f) {
+                continue;
+            }
+            any[c] += 1;
+            if let Ok(x) = f.parse::<f64>()
+                && x.is_finite()
+            {
+                numbers[c] += 1;
+                integral[c] &= x.fract() == 0.0;
+            }
+            if distinct[c].len() < 64 {
+                distinct[c].insert(f.to_string());
+            }
+        }
+    }
+    if rows == 0 {
+        return Err(format_err(path, "no data rows below the header"));
+    }
+    let per_row = (bytes as f64 / rows as f64).max(1.0);
+    Ok(Header {
+        // A column of numbers with a few stray strings is numeric, so that a stray value is
+        // reported by name rather than turning the column into hundreds of categories.
+        kinds: (0..k)
+            .map(|c| {
+                if any[c] > 0 && numbers[c] * 10 >= any[c] * 9 {
+                    Kind::Number
+                } else {
+                    Kind::Category
+                }
+            })
+            .collect(),
+        names,
+        distinct: distinct.iter().map(|d| d.len()).collect(),
+        integral,
+        label_names: HashMap::new(),
+        rows_estimate: ((size as f64 / per_row) * 1.02) as usize + 16,
+    })
+}
+
+/// Streams a CSV through `sink`, numbering rows from `first_row`.
+pub(crate) fn read_csv(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<u64> {
+    let (mut reader, _) = csv_reader(path)?;
+    let width = reader.headers().map_err(|e| csv_error(path, e))?.len();
+    sink.set_path(path);
+    let mut record = csv::ByteRecord::new();
+    let mut row = first_row;
+    let columns = sink.plan.columns.clone();
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        row += 1;
+        if record.len() != width {
+            return Err(format_err(
+                path,
+                format!("row {row} has {} fields, the header {width}", record.len()),
+            ));
+        }
+        sink.begin_row();
+        for &(col, role) in &columns {
+            let bytes = &record[col];
+            let s = std::str::from_utf8(bytes).map_err(|_| {
+                format_err(
+                    path,
+                    format!(
+                        "row {row}, column {:?}: not UTF-8 text",
+                        sink.plan.names[col]
+                    ),
+                )
+            })?;
+            sink.value(row, col, role, Value::Str(s))?;
+            if sink.reclassify.is_some() {
+                return Ok(row);
+            }
+        }
+        sink.end_row(row);
+    }
+    Ok(row)
+}
+
+/// Chooses what each column becomes: the task (inferred when not given), the label or
+/// target, the group, and the features.
+pub(crate) struct Choice<'a> {
+    pub target: Option<&'a str>,
+    pub group: Option<&'a str>,
+    pub features: Option<&'a [String]>,
+    pub text: Option<&'a str>,
+    pub image: Option<&'a str>,
+    pub task: Option<TaskKind>,
+    pub missing: Missing,
+    pub max_categories: usize,
+    pub image_shape: Option<((u32, u32), usize)>,
+}
+
+/// The plan, the task and a sentence saying how the task was chosen.
+pub(crate) fn plan(path: &Path, h: &Header, c: &Choice<'_>) -> Result<(Plan, TaskKind, String)> {
+    let target = match c.target {
+        Some(t) => Some(h.index(path, "--target", t)?),
+        None => None,
+    };
+    let text = match c.text {
+        Some(t) => Some(h.index(path, "--text", t)?),
+        None => None,
+    };
+    let image = match c.image {
+        Some(t) => Some(h.index(path, "--image-column", t)?),
+        None if text.is_none() && c.features.is_none() => {
+            h.kinds.iter().position(|k| *k == Kind::Image)
+        }
+        None => None,
+    };
+    let Some(target) = target else {
+        return Err(format_err(
+            path,
+            format!(
+                "--target: name the column to predict; the columns are {}",
+                h.names.join(", ")
+            ),
+        ));
+    };
+    let (task, why) = match c.task {
+        Some(TaskKind::Reconstruction) => {
+            return Err(DataError::InvalidParameter {
+                what: "--task",
+                reason: "own data supports classification or regression".into(),
+            });
+        }
+        Some(t) => (t, "as given by --task".to_string()),
+        None => match h.kinds[target] {
+            Kind::Number if h.integral[target] && h.distinct[target] <= 20 => (
+                TaskKind::Classification,
+                format!(
+                    "the target {:?} holds {} distinct whole numbers (pass --task regression to predict it as a number)",
+                    h.names[target], h.distinct[target]
+                ),
+            ),
+            Kind::Number => (
+                TaskKind::Regression,
+                format!(
+                    "the target {:?} holds numbers (pass --task classification to treat its values as classes)",
+                    h.names[target]
+                ),
+            ),
+            Kind::Category => (
+                TaskKind::Classification,
+                format!("the target {:?} holds text labels", h.names[target]),
+            ),
+            _ => {
+                return Err(format_err(
+                    path,
+                    format!(
+                        "--target: column {:?} holds neither numbers nor labels",
+                        h.names[target]
+                    ),
+                ));
+            }
+        },
+    };
+    if task == TaskKind::Regression && h.kinds[target] != Kind::Number {
+        return Err(format_err(
+            path,
+            format!(
+                "--target: regression needs numbers, and column {:?} holds text",
+                h.names[target]
+            ),
+        ));
+    }
+    let group = match (task, c.group) {
+        (TaskKind::Regression, Some(g)) => Some(h.index(path, "--group", g)?),
+        (TaskKind::Regression, None) => {
+            let candidates: Vec<&str> = h
+                .names
+                .iter()
+                .zip(&h.kinds)
+                .enumerate()
+                .filter(|(i, (_, k))| **k == Kind::Category && *i != target)
+                .map(|(_, (n, _))| n.as_str())
+                .collect();
+            return Err(format_err(
+                path,
+                format!(
+                    "--group: regression needs a column whose values are the groups learn2mix mixes{}",
+                    if candidates.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (categorical columns: {})", candidates.join(", "))
+                    }
+                ),
+            ));
+        }
+        (TaskKind::Classification, Some(g)) if g != h.names[target] => {
+            return Err(DataError::InvalidParameter {
+                what: "--group",
+                reason: format!(
+                    "for classification the groups are the classes of the target {:?}; got {g:?}",
+                    h.names[target]
+                ),
+            });
+        }
+        _ => None,
+    };
+    let mut columns = Vec::new();
+    let mut numeric = 0;
+    let mut categorical = 0;
+    let used = |i: usize| Some(i) == group || i == target || Some(i) == text || Some(i) == image;
+    if text.is_none() && image.is_none() {
+        let chosen: Vec<usize> = match c.features {
+            Some(list) => list
+                .iter()
+                .map(|f| h.index(path, "--features", f.trim()))
+                .collect::<Result<_>>()?,
+            None => (0..h.names.len())
+                .filter(|&i| i != target && matches!(h.kinds[i], Kind::Number | Kind::Category))
+                .collect(),
+        };
+        for &i in &chosen {
+            if i == target {
+                return Err(DataError::InvalidParameter {
+                    what: "--features",
+                    reason: format!("the target {:?} cannot also be a feature", h.names[i]),
+                });
+            }
+        }
+        if chosen.is_empty() {
+            return Err(format_err(
+                path,
+                "no feature columns: the table has only its target".to_string(),
+            ));
+        }
+        for i in 0..h.names.len() {
+            if !chosen.contains(&i) {
+                continue;
+            }
+            let role = match h.kinds[i] {
+                Kind::Number => {
+                    numeric += 1;
+                    Role::Numeric(numeric - 1)
+                }
+                Kind::Category => {
+                    categorical += 1;
+                    Role::Categorical(categorical - 1)
+                }
+                _ => {
+                    return Err(format_err(
+                        path,
+                        format!(
+                            "--features: column {:?} holds neither numbers nor text",
+                            h.names[i]
+                        ),
+                    ));
+                }
+            };
+            columns.push((i, role));
+        }
+    }
+    for i in 0..h.names.len() {
+        if used(i) {
+            let role = if i == target {
+                if task == TaskKind::Classification {
+                    Role::Label
+                } else {
+                    Role::Target
+                }
+            } else if Some(i) == group {
+                Role::Group
+            } else if Some(i) == text {
+                Role::Text
+            } else {
+                Role::Image
+            };
+            columns.push((i, role));
+        }
+    }
+    columns.sort_by_key(|&(i, _)| i);
+    Ok((
+        Plan {
+            columns,
+            names: h.names.clone(),
+            numeric,
+            categorical,
+            missing: c.missing,
+            max_categories: c.max_categories,
+            image: image.map(|_| c.image_shape.unwrap_or(((32, 32), 3))),
+        },
+        task,
+        why,
+    ))
+}
+
+impl Plan {
+    /// The same plan with column `col` read as a category (it held a string).
+    pub fn as_category(&self, h: &mut Header, col: usize) {
+        h.kinds[col] = Kind::Category;
+    }
+}

@@ -1,0 +1,1 @@
+//! Tests of the own-data loaders, on files they write themselves.
