@@ -575,3 +575,112 @@ fn every_mistake_is_named_before_training_and_leaves_nothing_behind() {
     let e = fails(&l2m(&["compare", "--target", "y"]));
     assert!(e.contains("--data"), "{e}");
 }
+
+#[path = "../crates/l2m-data/tests/support/hub_server.rs"]
+mod hub_server;
+
+/// A Hub dataset served on the loopback address in the Hub's URL layout (`HF_ENDPOINT`):
+/// downloaded into `HF_HOME`, then trained on again offline from the cache; an unknown
+/// dataset and an uncached one offline are clear errors. No real host is contacted.
+#[test]
+fn a_hub_dataset_from_a_local_server_and_then_offline_from_the_cache() {
+    use arrow_array::{Float64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("hub");
+    let data = root.join("someone/churn/data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    for (split, n, salt) in [("train", 200, 1), ("test", 60, 2)] {
+        let x: Vec<f64> = (0..n).map(|i| noise(i, salt)).collect();
+        let y: Vec<&str> = x
+            .iter()
+            .map(|&v| if v < 0.3 { "left" } else { "stayed" })
+            .collect();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "x",
+                Arc::new(Float64Array::from(x)) as arrow_array::ArrayRef,
+            ),
+            ("label", Arc::new(StringArray::from(y)) as _),
+        ])
+        .expect("batch");
+        let f = std::fs::File::create(data.join(format!("{split}-00000-of-00001.parquet")))
+            .expect("create");
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+    }
+    let server = hub_server::serve(&root);
+    let home = dir.path().join("hf-home");
+    let hub = |args: &[&str], offline: bool| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_l2m"))
+            .args(args)
+            .env("HF_ENDPOINT", server.endpoint())
+            .env("HF_HOME", &home)
+            .env_remove("HF_HUB_CACHE")
+            .env_remove("HF_TOKEN")
+            .env("HF_HUB_OFFLINE", if offline { "1" } else { "0" })
+            .output()
+            .expect("the l2m binary runs")
+    };
+    let run = dir.path().join("run");
+    let args = [
+        "compare",
+        "--data",
+        "hf://datasets/someone/churn",
+        "--target",
+        "label",
+        "--split",
+        "train",
+        "--test-split",
+        "test",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "-q",
+        "--out",
+    ];
+    let stdout = ok(&hub(&[&args[..], &[s(&run)]].concat(), false));
+    assert!(
+        stdout.contains("left") && stdout.contains("stayed"),
+        "{stdout}"
+    );
+    let cached = home.join("hub/datasets--someone--churn");
+    assert!(cached.is_dir(), "nothing in {}", cached.display());
+
+    let before = server.requests();
+    let run2 = dir.path().join("run2");
+    ok(&hub(&[&args[..], &[s(&run2)]].concat(), true));
+    assert_eq!(server.requests(), before, "offline made requests");
+
+    let e = fails(&hub(
+        &[
+            "compare",
+            "--data",
+            "hf://datasets/someone/missing",
+            "--target",
+            "label",
+            "--out",
+            s(&dir.path().join("r3")),
+        ],
+        false,
+    ));
+    assert!(e.contains("someone/missing"), "{e}");
+    let e = fails(&hub(
+        &[
+            "compare",
+            "--data",
+            "hf://datasets/someone/other",
+            "--target",
+            "label",
+            "--out",
+            s(&dir.path().join("r4")),
+        ],
+        true,
+    ));
+    assert!(
+        e.contains("someone/other") && e.contains("HF_HUB_OFFLINE"),
+        "{e}"
+    );
+}

@@ -165,6 +165,8 @@ def run(args):
         return mnist_load(args.data_dir)
     if w == "smote-cifar100":
         return smote(args)
+    if w == "csv-load":
+        return csv_load()
     torch = torch_setup(args.threads)
     F = torch.nn.functional
     ce = lambda out, xb, yb: F.cross_entropy(out, yb, reduction="none")
@@ -235,6 +237,24 @@ def mnist_load(data_dir):
         out[split] = [len(m) for m in members]
         assert images.shape[0] == labels.shape[0]
     return time.perf_counter() - started, out
+
+
+def csv_load():
+    """pandas.read_csv, then what l2m's loader also does: the features as one float32
+    matrix (numbers, then the category one-hot encoded) and the rows of each class."""
+    import pandas as pd
+
+    path = os.environ["L2M_BENCH_CSV"]
+    started = time.perf_counter()
+    df = pd.read_csv(path)
+    numeric = df.drop(columns=["segment", "label"]).to_numpy(np.float32)
+    onehot = pd.get_dummies(df["segment"]).to_numpy(np.float32)
+    x = np.concatenate([numeric, onehot], axis=1)
+    codes, classes = pd.factorize(df["label"], sort=True)
+    members = [np.nonzero(codes == c)[0] for c in range(len(classes))]
+    secs = time.perf_counter() - started
+    return secs, {"rows": int(x.shape[0]), "dim": int(x.shape[1]),
+                  "counts": [len(m) for m in members]}
 
 
 def smote(args):

@@ -41,6 +41,10 @@ const WORKLOADS: &[(&str, &str)] = &[
     ("learn2mix-epoch", "learn2mix LeNet-5 epoch (vs classical)"),
     ("mnist-load", "MNIST load and partition (real files)"),
     (
+        "csv-load",
+        "CSV load and partition by class (1M x 30 numeric + a category + a label)",
+    ),
+    (
         "smote-cifar100",
         "SMOTE, CIFAR-100 shape, log imbalance (k 5)",
     ),
@@ -231,6 +235,17 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let script = root.join("xtask/bench/reference.py");
     let has_torch = python_has(&o.python, "torch, numpy");
     let has_imblearn = python_has(&o.python, "imblearn, numpy");
+    let has_pandas = python_has(&o.python, "pandas, numpy");
+    // The generated CSV both sides read (written once per size, not timed).
+    let csv_rows = ((1_000_000.0 * o.scale) as usize).max(1000);
+    let csv_path = root.join(format!("target/bench/csv-load-{csv_rows}.csv"));
+    if o.only
+        .as_ref()
+        .is_none_or(|w| w.iter().any(|n| n == "csv-load"))
+        && !csv_path.exists()
+    {
+        write_bench_csv(&csv_path, csv_rows)?;
+    }
     let data_dir = root.join("data");
     say(&format!(
         "machine: {}; threads {}; reference: {}",
@@ -250,6 +265,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         let mut c = Command::new(&ours_bin);
         c.current_dir(root)
             .env("RAYON_NUM_THREADS", o.threads.to_string())
+            .env("L2M_BENCH_CSV", &csv_path)
             .args([w, "--scale", &o.scale.to_string(), "--device", &o.device])
             .arg("--data-dir")
             .arg(&data_dir);
@@ -258,6 +274,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let ref_cmd = |w: &str, counts: &str| {
         let mut c = Command::new(&o.python);
         c.current_dir(root)
+            .env("L2M_BENCH_CSV", &csv_path)
             .arg(&script)
             .args([w, "--scale", &o.scale.to_string()])
             .args(["--threads", &o.threads.to_string()])
@@ -291,6 +308,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         let with_ref = match name {
             "learn2mix-epoch" => false,
             "smote-cifar100" => has_imblearn,
+            "csv-load" => has_pandas,
             _ => has_torch,
         };
         let ours_name = if name == "learn2mix-epoch" {
@@ -454,4 +472,42 @@ fn write_section(
 fn say(s: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{s}");
+}
+
+/// The `csv-load` workload's file: `rows` rows of 30 numeric features (six decimals), a
+/// categorical column of 8 values and an imbalanced label of 5 classes, from a fixed
+/// linear congruential sequence. Written to a temporary name, then renamed.
+fn write_bench_csv(path: &Path, rows: usize) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("csv.partial");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let header: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
+    writeln!(w, "{},segment,label", header.join(","))?;
+    for _ in 0..rows {
+        for j in 0..30 {
+            write!(w, "{:.6},", (next() - 0.5) * 10.0 * (j + 1) as f64)?;
+        }
+        let segment = (next() * 8.0) as usize;
+        // Class c has weight 2^-c: an imbalanced label.
+        let u = next() * 1.9375;
+        let label = [1.0, 1.5, 1.75, 1.875, 1.9375]
+            .iter()
+            .position(|&t| u < t)
+            .unwrap_or(4);
+        writeln!(w, "seg{segment},class{label}")?;
+    }
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }

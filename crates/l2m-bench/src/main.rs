@@ -41,6 +41,7 @@ const WORKLOADS: &[&str] = &[
     "learn2mix-epoch",
     "classical-epoch",
     "mnist-load",
+    "csv-load",
     "smote-cifar100",
 ];
 
@@ -253,6 +254,32 @@ fn run(args: &Args) -> anyhow::Result<(f64, serde_json::Value)> {
                     "train": loaded.train.class_sizes(),
                     "test": loaded.test.class_sizes(),
                     "source": loaded.source,
+                }),
+            ))
+        }
+        "csv-load" => {
+            // The file `cargo xtask bench` generates (L2M_BENCH_CSV), loaded as
+            // `l2m compare --data FILE --target label` loads it: streamed into one matrix,
+            // split by class, standardised, the category one-hot encoded.
+            let path = std::env::var("L2M_BENCH_CSV")
+                .context("L2M_BENCH_CSV: the generated CSV (cargo xtask bench writes it)")?;
+            let started = Instant::now();
+            let spec = l2m_data::own::OwnData {
+                target: Some("label".into()),
+                ..l2m_data::own::OwnData::new(&path)
+            };
+            let loaded = l2m_data::own::load(l2m_data::own::SourceKind::Csv, &spec, 0)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let rows = loaded.train.samples().len();
+            let dim = loaded.train.samples().feature_dim();
+            Ok((
+                seconds,
+                serde_json::json!({
+                    "rows": rows,
+                    "dim": dim,
+                    "feature_matrix_mib": (rows * dim * 4) as f64 / (1024.0 * 1024.0),
+                    "train": loaded.train.class_sizes(),
+                    "test": loaded.test.class_sizes(),
                 }),
             ))
         }

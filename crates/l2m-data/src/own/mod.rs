@@ -31,10 +31,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod hubtmp;
 mod parquet_source;
 mod prep;
-mod table; // TMPHUB
+mod table;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -360,7 +359,7 @@ fn files(kind: SourceKind, spec: &OwnData) -> Result<Files> {
             })
         }
         SourceKind::Hub => {
-            use crate::own::hubtmp::{HubAccess, HubDataset, split_files}; // TMPHUB
+            use crate::load::hub::{HubAccess, HubDataset, split_files};
             let ds = HubDataset::parse(&spec.path)?;
             let access = HubAccess::from_env();
             let split = spec.split.as_deref().unwrap_or("train");

@@ -275,25 +275,28 @@ fn table_features(
         });
         return numbers;
     }
-    let mut out = vec![0f32; n * dim];
+    // Widened in place, last row first (a row only moves up), so that the matrix is
+    // never held twice.
+    numbers.resize(n * dim, 0.0);
     let cats = &raw.categories;
-    out.par_chunks_mut(dim.max(1))
-        .enumerate()
-        .for_each(|(r, row)| {
-            for (j, c) in numeric.iter().enumerate() {
-                row[j] = standardise(numbers[r * nn + j], c);
+    for r in (0..n).rev() {
+        numbers.copy_within(r * nn..(r + 1) * nn, r * dim);
+        let row = &mut numbers[r * dim..(r + 1) * dim];
+        for (v, c) in row[..nn].iter_mut().zip(numeric) {
+            *v = standardise(*v, c);
+        }
+        row[nn..].fill(0.0);
+        let mut at = nn;
+        for (col, codes) in categorical.iter().zip(cats) {
+            let k = col.categories.len();
+            match codes[r] {
+                MISSING => row[at..at + k].copy_from_slice(&col.frequencies),
+                code => row[at + code as usize] = 1.0,
             }
-            let mut at = nn;
-            for (col, codes) in categorical.iter().zip(cats) {
-                let k = col.categories.len();
-                match codes[r] {
-                    MISSING => row[at..at + k].copy_from_slice(&col.frequencies),
-                    code => row[at + code as usize] = 1.0,
-                }
-                at += k;
-            }
-        });
-    out
+            at += k;
+        }
+    }
+    numbers
 }
 
 /// Fits the preprocessing on the rows of `train` (per-class member lists).
@@ -684,6 +687,7 @@ pub(crate) fn read_for_prediction(path: &Path, prep: &Preprocessing) -> Result<P
         missing,
         max_categories: usize::MAX,
         image,
+        onehot_estimate: 0,
     };
     let labels = Dict::frozen(&prep.classes);
     let mut sink = table::Sink::new(&plan, path, Some((&dicts, &labels)), h.rows_estimate);

@@ -99,6 +99,8 @@ pub(crate) struct Plan {
     pub max_categories: usize,
     /// Image size `(width, height)` and channels, when an image column is read.
     pub image: Option<((u32, u32), usize)>,
+    /// One-hot columns expected from the sample of rows (memory is reserved for them).
+    pub onehot_estimate: usize,
 }
 
 /// A string-to-code dictionary; frozen ones (from training) refuse new values.
@@ -240,7 +242,11 @@ impl<'p> Sink<'p> {
             None => (vec![Dict::default(); plan.categorical], Dict::default()),
         };
         let raw = Raw {
-            numbers: Vec::with_capacity(rows.saturating_mul(plan.numeric).min(1 << 31)),
+            // Room for the one-hot columns too: the matrix is widened in place.
+            numbers: Vec::with_capacity(
+                rows.saturating_mul(plan.numeric + plan.onehot_estimate)
+                    .min(1 << 31),
+            ),
             rows: Vec::with_capacity(rows.min(1 << 28)),
             categories: vec![Vec::new(); plan.categorical],
             category_dicts,
@@ -519,7 +525,7 @@ pub(crate) fn delimiter(path: &Path, first_line: &str) -> u8 {
     }
 }
 
-fn csv_reader(path: &Path) -> Result<(csv::Reader<std::fs::File>, u64)> {
+fn csv_reader(path: &Path) -> Result<(csv::Reader<std::fs::File>, u64, u8)> {
     crate::load::regular_file(path)?;
     let size = std::fs::metadata(path).map_err(io_err(path))?.len();
     let first_line = {
@@ -531,12 +537,13 @@ fn csv_reader(path: &Path) -> Result<(csv::Reader<std::fs::File>, u64)> {
         line
     };
     let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let delim = delimiter(path, &first_line);
     let reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter(path, &first_line))
+        .delimiter(delim)
         .has_headers(true)
         .buffer_capacity(1 << 20)
         .from_reader(file);
-    Ok((reader, size))
+    Ok((reader, size, delim))
 }
 
 use std::io::Read as _;
@@ -548,7 +555,7 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
 /// The header of a CSV and the kinds of its columns, from its first 2,000 rows.
 pub(crate) fn sniff_csv(path: &Path) -> Result<Header> {
     const SAMPLE: usize = 2000;
-    let (mut reader, size) = csv_reader(path)?;
+    let (mut reader, size, _) = csv_reader(path)?;
     let names: Vec<String> = reader
         .headers()
         .map_err(|e| csv_error(path, e))?
@@ -626,9 +633,29 @@ pub(crate) fn sniff_csv(path: &Path) -> Result<Header> {
     })
 }
 
-/// Streams a CSV through `sink`, numbering rows from `first_row`.
+/// Streams a CSV through `sink`, numbering rows from `first_row`: in parallel blocks of
+/// lines when the file has no quoted fields (a quoted field may hold a line break), else
+/// record by record. Any error is reported by the sequential reader, with its row.
 pub(crate) fn read_csv(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<u64> {
-    let (mut reader, _) = csv_reader(path)?;
+    let start = (
+        sink.raw.rows.len(),
+        sink.raw.numbers.len(),
+        sink.raw.dropped,
+    );
+    let before = sink.raw.clone_shape();
+    let dicts = (sink.raw.category_dicts.clone(), sink.raw.label_dict.clone());
+    match read_csv_blocks(path, sink, first_row) {
+        Ok(Some(row)) => return Ok(row),
+        Ok(None) | Err(_) => {}
+    }
+    // Undo what the block reader added, then read record by record.
+    sink.raw.truncate_to(start, before);
+    (sink.raw.category_dicts, sink.raw.label_dict) = dicts;
+    read_csv_records(path, sink, first_row)
+}
+
+fn read_csv_records(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<u64> {
+    let (mut reader, _, _) = csv_reader(path)?;
     let width = reader.headers().map_err(|e| csv_error(path, e))?.len();
     sink.set_path(path);
     let mut record = csv::ByteRecord::new();
@@ -639,32 +666,227 @@ pub(crate) fn read_csv(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Resu
         .map_err(|e| csv_error(path, e))?
     {
         row += 1;
-        if record.len() != width {
-            return Err(format_err(
-                path,
-                format!("row {row} has {} fields, the header {width}", record.len()),
-            ));
-        }
-        sink.begin_row();
-        for &(col, role) in &columns {
-            let bytes = &record[col];
-            let s = std::str::from_utf8(bytes).map_err(|_| {
-                format_err(
-                    path,
-                    format!(
-                        "row {row}, column {:?}: not UTF-8 text",
-                        sink.plan.names[col]
-                    ),
-                )
-            })?;
-            sink.value(row, col, role, Value::Str(s))?;
-            if sink.reclassify.is_some() {
-                return Ok(row);
-            }
-        }
-        sink.end_row(row);
+        parse_record(path, sink, &columns, &record, width, row)?;
     }
     Ok(row)
+}
+
+fn parse_record(
+    path: &Path,
+    sink: &mut Sink<'_>,
+    columns: &[(usize, Role)],
+    record: &csv::ByteRecord,
+    width: usize,
+    row: u64,
+) -> Result<()> {
+    if record.len() != width {
+        return Err(format_err(
+            path,
+            format!("row {row} has {} fields, the header {width}", record.len()),
+        ));
+    }
+    sink.begin_row();
+    for &(col, role) in columns {
+        let bytes = &record[col];
+        let s = std::str::from_utf8(bytes).map_err(|_| {
+            format_err(
+                path,
+                format!(
+                    "row {row}, column {:?}: not UTF-8 text",
+                    sink.plan.names[col]
+                ),
+            )
+        })?;
+        sink.value(row, col, role, Value::Str(s))?;
+    }
+    sink.end_row(row);
+    Ok(())
+}
+
+/// The block reader: `None` when the file needs the sequential one (quotes, or any
+/// problem, which the sequential reader then names).
+fn read_csv_blocks(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<Option<u64>> {
+    use rayon::prelude::*;
+    use std::io::Read;
+    const BLOCK: usize = 8 << 20;
+    let (mut reader, _, delim) = csv_reader(path)?;
+    let width = reader.headers().map_err(|e| csv_error(path, e))?.len();
+    let header_end = reader.position().byte() as usize;
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    std::io::copy(
+        &mut (&mut file).take(header_end as u64),
+        &mut std::io::sink(),
+    )
+    .map_err(io_err(path))?;
+    sink.set_path(path);
+    let columns = sink.plan.columns.clone();
+    let threads = rayon::current_num_threads().max(1);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut row = first_row;
+    let mut eof = false;
+    while !eof {
+        // Up to `threads` blocks, each cut after its last line break.
+        let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(threads);
+        while blocks.len() < threads && !eof {
+            let mut block = std::mem::take(&mut carry);
+            let have = block.len();
+            block.resize(have + BLOCK, 0);
+            let mut filled = have;
+            while filled < block.len() {
+                let n = file.read(&mut block[filled..]).map_err(io_err(path))?;
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+                filled += n;
+            }
+            block.truncate(filled);
+            if !eof {
+                match block.iter().rposition(|&b| b == b'\n') {
+                    Some(cut) => {
+                        carry = block[cut + 1..].to_vec();
+                        block.truncate(cut + 1);
+                    }
+                    None => return Ok(None),
+                }
+            }
+            if block.contains(&b'"') {
+                return Ok(None);
+            }
+            if !block.is_empty() {
+                blocks.push(block);
+            }
+        }
+        let plan = sink.plan;
+        let frozen = !sink.adaptive && sink.raw.category_dicts.iter().all(|d| d.frozen);
+        let (cats, labels) = (sink.raw.category_dicts.clone(), sink.raw.label_dict.clone());
+        let needs_label = sink.needs_label;
+        let parsed: Vec<Option<Raw>> = blocks
+            .par_iter()
+            .map(|block| {
+                let dicts = if frozen && labels.frozen {
+                    Some((&cats[..], &labels))
+                } else {
+                    None
+                };
+                let mut local = Sink::new(plan, path, dicts, 0);
+                local.needs_label = needs_label;
+                let mut r = csv::ReaderBuilder::new()
+                    .delimiter(delim)
+                    .has_headers(false)
+                    .from_reader(&block[..]);
+                let mut record = csv::ByteRecord::new();
+                let mut n = 0u64;
+                loop {
+                    match r.read_byte_record(&mut record) {
+                        Ok(true) => {
+                            n += 1;
+                            if parse_record(path, &mut local, &columns, &record, width, n).is_err()
+                            {
+                                return None;
+                            }
+                        }
+                        Ok(false) => break,
+                        Err(_) => return None,
+                    }
+                }
+                Some(local.raw)
+            })
+            .collect();
+        for part in parsed {
+            let Some(part) = part else { return Ok(None) };
+            let lines = part.rows.len() as u64 + part.dropped as u64;
+            if !sink.raw.absorb(part, row, sink.plan.max_categories) {
+                return Ok(None);
+            }
+            row += lines;
+        }
+    }
+    Ok(Some(row))
+}
+
+impl Raw {
+    /// The lengths of the per-column lists, to undo an absorb.
+    fn clone_shape(&self) -> (Vec<usize>, usize, usize, usize, usize, usize, usize) {
+        (
+            self.categories.iter().map(Vec::len).collect(),
+            self.labels.len(),
+            self.targets.len(),
+            self.texts.len(),
+            self.images.len(),
+            self.dropped_rows.len(),
+            self.label_dict.names.len(),
+        )
+    }
+
+    fn truncate_to(
+        &mut self,
+        (rows, numbers, dropped): (usize, usize, usize),
+        (cats, labels, targets, texts, images, dropped_rows, _): (
+            Vec<usize>,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+        ),
+    ) {
+        self.rows.truncate(rows);
+        self.numbers.truncate(numbers);
+        self.dropped = dropped;
+        for (c, n) in self.categories.iter_mut().zip(cats) {
+            c.truncate(n);
+        }
+        self.labels.truncate(labels);
+        self.targets.truncate(targets);
+        self.texts.truncate(texts);
+        self.images.truncate(images);
+        self.dropped_rows.truncate(dropped_rows);
+    }
+
+    /// Appends a block's rows (numbered from 1 in the block) after row `offset`,
+    /// renumbering its codes into this table's dictionaries; `false` when a column
+    /// passes `max_categories` or meets a value a frozen dictionary lacks.
+    fn absorb(&mut self, part: Raw, offset: u64, max_categories: usize) -> bool {
+        self.rows.extend(part.rows.iter().map(|r| r + offset));
+        self.numbers.extend_from_slice(&part.numbers);
+        self.dropped += part.dropped;
+        self.dropped_rows
+            .extend(part.dropped_rows.iter().map(|r| r + offset));
+        for ((codes, dict), (local, local_dict)) in self
+            .categories
+            .iter_mut()
+            .zip(self.category_dicts.iter_mut())
+            .zip(part.categories.iter().zip(&part.category_dicts))
+        {
+            let map: Option<Vec<u32>> = local_dict.names.iter().map(|n| dict.code(n)).collect();
+            let Some(map) = map else { return false };
+            if dict.names.len() > max_categories {
+                return false;
+            }
+            codes.extend(local.iter().map(|&c| {
+                if c == MISSING {
+                    MISSING
+                } else {
+                    map[c as usize]
+                }
+            }));
+        }
+        let map: Option<Vec<u32>> = part
+            .label_dict
+            .names
+            .iter()
+            .map(|n| self.label_dict.code(n))
+            .collect();
+        let Some(map) = map else { return false };
+        self.labels
+            .extend(part.labels.iter().map(|&c| map[c as usize]));
+        self.targets.extend_from_slice(&part.targets);
+        self.texts.extend(part.texts);
+        self.images.extend(part.images);
+        true
+    }
 }
 
 /// Chooses what each column becomes: the task (inferred when not given), the label or
@@ -861,6 +1083,11 @@ pub(crate) fn plan(path: &Path, h: &Header, c: &Choice<'_>) -> Result<(Plan, Tas
         }
     }
     columns.sort_by_key(|&(i, _)| i);
+    let onehot_estimate = columns
+        .iter()
+        .filter(|c| matches!(c.1, Role::Categorical(_)))
+        .map(|c| h.distinct[c.0])
+        .sum();
     Ok((
         Plan {
             columns,
@@ -870,6 +1097,7 @@ pub(crate) fn plan(path: &Path, h: &Header, c: &Choice<'_>) -> Result<(Plan, Tas
             missing: c.missing,
             max_categories: c.max_categories,
             image: image.map(|_| c.image_shape.unwrap_or(((32, 32), 3))),
+            onehot_estimate,
         },
         task,
         why,
