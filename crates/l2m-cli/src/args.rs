@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use clap::{Args, Parser, Subcommand};
 
 use l2m_engine::DeviceKind;
@@ -24,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train every strategy of an experiment for several seeds and compare them.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// List the built-in experiments.
     List,
     /// Load an experiment's data and print its class counts, load time and peak memory.
@@ -437,7 +439,7 @@ impl OwnArgs {
             (None | Some("transformer"), InputKind::Text) => transformer,
             (None, InputKind::Image { size, channels }) => lenet(size, channels).unwrap_or(resnet),
             (Some("lenet"), InputKind::Image { size, channels }) => lenet(size, channels)?,
-            (Some("resnet18"), InputKind::Image { channels, .. }) if channels == 3 => resnet,
+            (Some("resnet18"), InputKind::Image { channels: 3, .. }) => resnet,
             (Some(m), input) => anyhow::bail!(
                 "--model {m}: does not fit {} (mlp for tables, transformer for text, lenet or resnet18 for RGB images)",
                 match input {
@@ -455,7 +457,8 @@ impl OwnArgs {
         } else {
             128.min((train_rows / 8).max(1))
         };
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "l2m: {data}: {} ({}); model {}",
             match seen.task {
                 TaskKind::Regression => "regression",
@@ -601,7 +604,7 @@ mod tests {
 
     fn compare_args(args: &[&str]) -> CompareArgs {
         match parse(args).expect("parses").command {
-            Command::Compare(a) => a,
+            Command::Compare(a) => *a,
             _ => unreachable!("compare"),
         }
     }

@@ -644,9 +644,8 @@ pub(crate) fn read_csv(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Resu
     );
     let before = sink.raw.clone_shape();
     let dicts = (sink.raw.category_dicts.clone(), sink.raw.label_dict.clone());
-    match read_csv_blocks(path, sink, first_row) {
-        Ok(Some(row)) => return Ok(row),
-        Ok(None) | Err(_) => {}
+    if let Ok(Some(row)) = read_csv_blocks(path, sink, first_row) {
+        return Ok(row);
     }
     // Undo what the block reader added, then read record by record.
     sink.raw.truncate_to(start, before);

@@ -313,11 +313,11 @@ fn lookup(
     if revisions.is_empty() {
         return Err(not_found());
     }
-    if let Ok(token) = std::fs::read_to_string(owner_dir.join(name).join(PRIVATE_TOKEN_FILE)) {
-        if auth != Some(format!("Bearer {}", token.trim()).as_str()) {
-            // What the Hub answers for a private repository without a valid token.
-            return Err(Response::error(401, "RepoNotFound", "Repository not found"));
-        }
+    if let Ok(token) = std::fs::read_to_string(owner_dir.join(name).join(PRIVATE_TOKEN_FILE))
+        && auth != Some(format!("Bearer {}", token.trim()).as_str())
+    {
+        // What the Hub answers for a private repository without a valid token.
+        return Err(Response::error(401, "RepoNotFound", "Repository not found"));
     }
     revisions.sort();
     for (revision_name, dir) in revisions {
