@@ -176,7 +176,7 @@ fn python_version(python: &str) -> String {
     Command::new(python)
         .args([
             "-c",
-            "import torch, platform; print(f'torch {torch.__version__}, Python {platform.python_version()}')",
+            "import platform, importlib\nv = []\nfor m in ('torch', 'pandas', 'numpy'):\n    try: v.append(m + ' ' + importlib.import_module(m).__version__)\n    except Exception: pass\nprint(', '.join(v + ['Python ' + platform.python_version()]))",
         ])
         .output()
         .ok()
@@ -251,7 +251,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         "machine: {}; threads {}; reference: {}",
         machine(),
         o.threads,
-        if has_torch {
+        if has_torch || has_pandas {
             python_version(&o.python)
         } else {
             format!(
@@ -402,7 +402,13 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     say(&table);
     if o.write {
         let doc = root.join("docs/performance.md");
-        write_section(&doc, &o.device, &table, &o, args)?;
+        // A run of some workloads (`--only`) gets a section of its own, so that it never
+        // replaces the full table's other rows.
+        let key = match &o.only {
+            Some(only) => format!("{}:{}", o.device, only.join("+")),
+            None => o.device.clone(),
+        };
+        write_section(&doc, &key, &table, &o, args)?;
         say(&format!("written to {}", doc.display()));
     }
     Ok(())

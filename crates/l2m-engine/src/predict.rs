@@ -1,7 +1,7 @@
 //! Applying a trained model to new data (`l2m predict`), and the predictions a run saves
 //! of its final evaluation (`predictions.csv` beside each run's `model.safetensors`).
 //!
-//! Both go through [`outputs`] and [`table`], so `l2m predict` on the training file gives,
+//! Both compute the outputs the same way and write them with [`table`], so `l2m predict` on the training file gives,
 //! for the test rows, the values the run saved.
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,8 @@
 //! Loaders: dataset files in their original formats in, [`ClassDataset`]s out.
 //!
-//! Paths only; nothing here downloads (that is `cargo xtask fetch-data`). Each loader
-//! rejects malformed input with a [`DataError`] naming the file and what was wrong.
+//! Paths only, except [`hub`], which downloads a Hugging Face Hub dataset's Parquet files
+//! into the Hub cache (the paper's datasets are fetched by `cargo xtask fetch-data`). Each
+//! loader rejects malformed input with a [`DataError`] naming the file and what was wrong.
 //!
 //! [`ClassDataset`]: crate::ClassDataset
 

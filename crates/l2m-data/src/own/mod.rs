@@ -434,39 +434,29 @@ pub fn inspect(kind: SourceKind, spec: &OwnData) -> Result<Inspection> {
     })
 }
 
-/// Reads a table through a plan, rereading with a column as categorical when a string
-/// turns up in a column that looked numeric in the sample.
+/// Reads a table through the plan its header and the options make.
 fn read_table(
     f: &Files,
     files: &[PathBuf],
-    h: &mut table::Header,
+    h: &table::Header,
     spec: &OwnData,
     dicts: Option<(&[table::Dict], &table::Dict)>,
     needs_label: bool,
 ) -> Result<(table::Plan, TaskKind, String, table::Raw)> {
-    loop {
-        let (plan, task, why) = table::plan(&f.display, h, &choice(spec, h))?;
-        let mut sink = table::Sink::new(&plan, &files[0], dicts, h.rows_estimate);
-        sink.needs_label = needs_label;
-        match f.kind {
-            SourceKind::Csv => {
-                let mut first = 0;
-                for file in files {
-                    first = table::read_csv(file, &mut sink, first)?;
-                    if sink.reclassify.is_some() {
-                        break;
-                    }
-                }
+    let (plan, task, why) = table::plan(&f.display, h, &choice(spec, h))?;
+    let mut sink = table::Sink::new(&plan, &files[0], dicts, h.rows_estimate);
+    sink.needs_label = needs_label;
+    match f.kind {
+        SourceKind::Csv => {
+            let mut first = 0;
+            for file in files {
+                first = table::read_csv(file, &mut sink, first)?;
             }
-            _ => parquet_source::read(files, &mut sink)?,
         }
-        if let Some(col) = sink.reclassify {
-            plan.as_category(h, col);
-            continue;
-        }
-        let raw = sink.raw;
-        return Ok((plan, task, why, raw));
+        _ => parquet_source::read(files, &mut sink)?,
     }
+    let raw = sink.raw;
+    Ok((plan, task, why, raw))
 }
 
 /// Loads the data: reads it, splits it (seeded, stratified by class or group) unless test
@@ -477,8 +467,8 @@ pub fn load(kind: SourceKind, spec: &OwnData, seed: u64) -> Result<OwnLoaded> {
         return prep::load_image_folder(spec, seed);
     }
     let f = files(kind, spec)?;
-    let mut h = sniff(&f)?;
-    let (plan, task, why, mut raw) = read_table(&f, &f.train, &mut h, spec, None, true)?;
+    let h = sniff(&f)?;
+    let (plan, task, why, mut raw) = read_table(&f, &f.train, &h, spec, None, true)?;
     let mut notes = vec![format!("task: {task:?} ({why})").to_lowercase()];
     if raw.dropped > 0 {
         notes.push(format!(
@@ -561,7 +551,7 @@ pub fn load(kind: SourceKind, spec: &OwnData, seed: u64) -> Result<OwnLoaded> {
             let (_, _, _, t) = read_table(
                 &tf,
                 test_files,
-                &mut th,
+                &th,
                 &OwnData {
                     task: Some(task),
                     ..spec.clone()

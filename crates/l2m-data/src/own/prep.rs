@@ -312,7 +312,9 @@ pub(crate) fn fit(
     spec: &OwnData,
     source: SourceKind,
 ) -> Result<Prepared> {
-    let rows: Vec<usize> = train.iter().flatten().map(|&i| i as usize).collect();
+    // In store order, so that the passes below read the matrix front to back.
+    let mut rows: Vec<usize> = train.iter().flatten().map(|&i| i as usize).collect();
+    rows.sort_unstable();
     let mut notes = Vec::new();
     let column_of = |role: Role| {
         plan.columns
@@ -354,31 +356,70 @@ pub(crate) fn fit(
             .filter(|c| matches!(c.1, Role::Numeric(_)))
             .map(|c| plan.names[c.0].clone())
             .collect();
-        for (j, name) in numeric_names.into_iter().enumerate() {
-            let (mut sum, mut count) = (0f64, 0usize);
-            for &r in &rows {
-                let v = raw.numbers[r * nn + j];
-                if !v.is_nan() {
-                    sum += f64::from(v);
-                    count += 1;
+        // Row-major passes over the training rows: the sums and counts of every column,
+        // then the squared deviations. Chunks run in parallel, but their partial sums are
+        // added in chunk order, so the statistics are the same bits on every run.
+        let row_of = |r: usize| &raw.numbers[r * nn..(r + 1) * nn];
+        let (sums, counts) = rows
+            .par_chunks(4096)
+            .map(|chunk| {
+                let (mut s, mut c) = (vec![0f64; nn], vec![0usize; nn]);
+                for &r in chunk {
+                    for ((s, c), &v) in s.iter_mut().zip(c.iter_mut()).zip(row_of(r)) {
+                        let present = !v.is_nan();
+                        *s += if present { f64::from(v) } else { 0.0 };
+                        *c += usize::from(present);
+                    }
                 }
-            }
-            if count == 0 {
-                return Err(DataError::InvalidParameter {
-                    what: "column",
-                    reason: format!("{name:?} has no value in the training split"),
-                });
-            }
-            let mean = sum / count as f64;
-            let var = rows
-                .iter()
-                .map(|&r| raw.numbers[r * nn + j])
-                .filter(|v| !v.is_nan())
-                .map(|v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / count as f64;
+                (s, c)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold(
+                (vec![0f64; nn], vec![0usize; nn]),
+                |(mut s, mut c), (s2, c2)| {
+                    s.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
+                    c.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
+                    (s, c)
+                },
+            );
+        if let Some(j) = counts.iter().position(|&c| c == 0) {
+            return Err(DataError::InvalidParameter {
+                what: "column",
+                reason: format!("{:?} has no value in the training split", numeric_names[j]),
+            });
+        }
+        let means: Vec<f64> = sums
+            .iter()
+            .zip(&counts)
+            .map(|(s, &c)| s / c as f64)
+            .collect();
+        let squares = rows
+            .par_chunks(4096)
+            .map(|chunk| {
+                let mut q = vec![0f64; nn];
+                for &r in chunk {
+                    for ((q, m), &v) in q.iter_mut().zip(&means).zip(row_of(r)) {
+                        let d = if v.is_nan() { 0.0 } else { f64::from(v) - m };
+                        *q += d * d;
+                    }
+                }
+                q
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold(vec![0f64; nn], |mut q, q2| {
+                q.iter_mut().zip(q2).for_each(|(a, b)| *a += b);
+                q
+            });
+        for (j, name) in numeric_names.into_iter().enumerate() {
+            let var = squares[j] / counts[j] as f64;
             let std = if var > 0.0 { var.sqrt() } else { 1.0 };
-            numeric.push(NumericColumn { name, mean, std });
+            numeric.push(NumericColumn {
+                name,
+                mean: means[j],
+                std,
+            });
         }
         let cat_names: Vec<String> = plan
             .columns

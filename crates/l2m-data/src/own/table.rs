@@ -220,12 +220,6 @@ pub(crate) struct Sink<'p> {
     path: PathBuf,
     /// Whether labels must be present (training and test data; not for prediction).
     pub needs_label: bool,
-    /// A numeric column that met a string while dictionaries may still grow: the caller
-    /// rereads the file with that column as a category.
-    pub reclassify: Option<usize>,
-    /// Whether a string in a numeric column may turn it categorical (training data only:
-    /// test and new data are read with the training data's column kinds).
-    pub adaptive: bool,
     row_start_numbers: usize,
     row_dropped: bool,
     pending_text: Option<String>,
@@ -237,8 +231,13 @@ pub(crate) struct Sink<'p> {
 
 impl<'p> Sink<'p> {
     pub fn new(plan: &'p Plan, path: &Path, dicts: Option<(&[Dict], &Dict)>, rows: usize) -> Self {
+        // Dictionaries handed over come from training: they are frozen, so that a value
+        // training never saw is an error rather than a new code.
         let (category_dicts, label_dict) = match dicts {
-            Some((c, l)) => (c.to_vec(), l.clone()),
+            Some((c, l)) => (
+                c.iter().map(|d| Dict::frozen(&d.names)).collect(),
+                Dict::frozen(&l.names),
+            ),
             None => (vec![Dict::default(); plan.categorical], Dict::default()),
         };
         let raw = Raw {
@@ -258,8 +257,6 @@ impl<'p> Sink<'p> {
             raw,
             path: path.to_path_buf(),
             needs_label: true,
-            reclassify: None,
-            adaptive: false,
             row_start_numbers: 0,
             row_dropped: false,
             pending_text: None,
@@ -317,40 +314,7 @@ impl<'p> Sink<'p> {
         };
         match role {
             Role::Numeric(_) => {
-                let x = match v {
-                    Value::Missing => {
-                        self.missing(row, col, true)?;
-                        f32::NAN
-                    }
-                    Value::Number(x) => x as f32,
-                    Value::Str(s) => match s.trim().parse::<f32>() {
-                        Ok(x) => x,
-                        Err(_) => {
-                            if self.adaptive && self.reclassify.is_none() {
-                                self.reclassify = Some(col);
-                                return Ok(());
-                            }
-                            return Err(self.err(
-                                row,
-                                col,
-                                format!(
-                                    "{:?} is not a number, and the column holds numbers (leave it out with --features, or fix the value)",
-                                    clip(s)
-                                ),
-                            ));
-                        }
-                    },
-                    Value::Bytes(_) => {
-                        return Err(self.err(
-                            row,
-                            col,
-                            "binary data where a number belongs".into(),
-                        ));
-                    }
-                };
-                if x.is_infinite() {
-                    return Err(self.err(row, col, format!("{x} is not a finite number")));
-                }
+                let x = self.numeric(row, col, v)?;
                 self.raw.numbers.push(x);
             }
             Role::Categorical(i) => {
@@ -444,6 +408,68 @@ impl<'p> Sink<'p> {
             },
         }
         Ok(())
+    }
+
+    /// The value of a numeric feature: NaN for a missing one the policy fills (the row is
+    /// marked left out where the policy drops it).
+    fn numeric(&mut self, row: u64, col: usize, v: Value<'_>) -> Result<f32> {
+        let x = match v {
+            Value::Missing => {
+                self.missing(row, col, true)?;
+                return Ok(f32::NAN);
+            }
+            Value::Number(x) if x.is_nan() => {
+                self.missing(row, col, true)?;
+                return Ok(f32::NAN);
+            }
+            Value::Number(x) => x as f32,
+            Value::Str(s) if is_missing(s.trim()) => {
+                self.missing(row, col, true)?;
+                return Ok(f32::NAN);
+            }
+            Value::Str(s) => s.trim().parse::<f32>().map_err(|_| {
+                self.err(
+                    row,
+                    col,
+                    format!(
+                        "{:?} is not a number, and the column holds numbers (leave it out with --features, or fix the value)",
+                        clip(s)
+                    ),
+                )
+            })?,
+            Value::Bytes(_) => {
+                return Err(self.err(row, col, "binary data where a number belongs".into()));
+            }
+        };
+        if x.is_infinite() {
+            return Err(self.err(row, col, format!("{x} is not a finite number")));
+        }
+        Ok(x)
+    }
+
+    /// A numeric feature straight from its bytes; anything but a plain finite number
+    /// (a missing marker, a stray string, text that is not UTF-8) takes [`Sink::value`]'s
+    /// path, which decides and names it.
+    #[inline]
+    pub fn number_bytes(&mut self, row: u64, col: usize, bytes: &[u8]) -> Result<f32> {
+        let b = bytes.trim_ascii();
+        if let Ok((x, n)) = fast_float2::parse_partial::<f32, _>(b)
+            && n == b.len()
+            && x.is_finite()
+            && !b.is_empty()
+        {
+            return Ok(x);
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| {
+            format_err(
+                &self.path,
+                format!(
+                    "row {row}, column {:?}: not UTF-8 text",
+                    self.plan.names[col]
+                ),
+            )
+        })?;
+        self.numeric(row, col, Value::Str(s))
     }
 
     fn category(&mut self, row: u64, col: usize, i: usize, s: &str) -> Result<u32> {
@@ -723,11 +749,16 @@ fn read_csv_blocks(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<O
     let mut carry: Vec<u8> = Vec::new();
     let mut row = first_row;
     let mut eof = false;
+    // Block buffers are reused: fresh ones would be zeroed page by page by the kernel.
+    let mut pool: Vec<Vec<u8>> = Vec::new();
     while !eof {
         // Up to `threads` blocks, each cut after its last line break.
         let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(threads);
         while blocks.len() < threads && !eof {
-            let mut block = std::mem::take(&mut carry);
+            let mut block = pool.pop().unwrap_or_default();
+            block.clear();
+            block.extend_from_slice(&carry);
+            carry.clear();
             let have = block.len();
             block.resize(have + BLOCK, 0);
             let mut filled = have;
@@ -741,15 +772,15 @@ fn read_csv_blocks(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<O
             }
             block.truncate(filled);
             if !eof {
-                match block.iter().rposition(|&b| b == b'\n') {
+                match memchr::memrchr(b'\n', &block) {
                     Some(cut) => {
-                        carry = block[cut + 1..].to_vec();
+                        carry.extend_from_slice(&block[cut + 1..]);
                         block.truncate(cut + 1);
                     }
                     None => return Ok(None),
                 }
             }
-            if block.contains(&b'"') {
+            if memchr::memchr(b'"', &block).is_some() {
                 return Ok(None);
             }
             if !block.is_empty() {
@@ -757,12 +788,26 @@ fn read_csv_blocks(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<O
             }
         }
         let plan = sink.plan;
-        let frozen = !sink.adaptive && sink.raw.category_dicts.iter().all(|d| d.frozen);
+        let frozen = sink.raw.category_dicts.iter().all(|d| d.frozen);
         let (cats, labels) = (sink.raw.category_dicts.clone(), sink.raw.label_dict.clone());
         let needs_label = sink.needs_label;
-        let parsed: Vec<Option<Raw>> = blocks
+        // Each block parses into its own rows of the matrix, in parallel.
+        let nn = plan.numeric;
+        let counts: Vec<usize> = blocks.par_iter().map(|b| count_lines(b)).collect();
+        let base = sink.raw.numbers.len();
+        let total: usize = counts.iter().sum();
+        sink.raw.numbers.resize(base + total * nn, 0.0);
+        let mut slices = Vec::with_capacity(blocks.len());
+        let mut rest = &mut sink.raw.numbers[base..];
+        for &c in &counts {
+            let (a, b) = rest.split_at_mut(c * nn);
+            slices.push(a);
+            rest = b;
+        }
+        let parsed: Vec<Option<(Raw, usize)>> = blocks
             .par_iter()
-            .map(|block| {
+            .zip(slices.into_par_iter())
+            .map(|(block, out)| {
                 let dicts = if frozen && labels.frozen {
                     Some((&cats[..], &labels))
                 } else {
@@ -770,38 +815,99 @@ fn read_csv_blocks(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Result<O
                 };
                 let mut local = Sink::new(plan, path, dicts, 0);
                 local.needs_label = needs_label;
-                let mut r = csv::ReaderBuilder::new()
-                    .delimiter(delim)
-                    .has_headers(false)
-                    .from_reader(&block[..]);
-                let mut record = csv::ByteRecord::new();
-                let mut n = 0u64;
-                loop {
-                    match r.read_byte_record(&mut record) {
-                        Ok(true) => {
-                            n += 1;
-                            if parse_record(path, &mut local, &columns, &record, width, n).is_err()
-                            {
-                                return None;
-                            }
-                        }
-                        Ok(false) => break,
-                        Err(_) => return None,
-                    }
-                }
-                Some(local.raw)
+                let kept = parse_block(&mut local, &columns, block, delim, width, out).ok()?;
+                Some((local.raw, kept))
             })
             .collect();
-        for part in parsed {
-            let Some(part) = part else { return Ok(None) };
+        pool = blocks;
+        // Rows left out leave gaps at the ends of blocks: close them.
+        let (mut write, mut read) = (base, base);
+        for (part, &count) in parsed.into_iter().zip(&counts) {
+            let Some((part, kept)) = part else {
+                return Ok(None);
+            };
+            if write != read {
+                sink.raw.numbers.copy_within(read..read + kept * nn, write);
+            }
+            write += kept * nn;
+            read += count * nn;
             let lines = part.rows.len() as u64 + part.dropped as u64;
             if !sink.raw.absorb(part, row, sink.plan.max_categories) {
                 return Ok(None);
             }
             row += lines;
         }
+        sink.raw.numbers.truncate(write);
     }
     Ok(Some(row))
+}
+
+/// Parses a block of whole lines without quotes (so a field is what lies between two
+/// delimiters), numbering its rows from 1. Any problem is an error; the caller then lets
+/// the record reader name it.
+fn parse_block(
+    sink: &mut Sink<'_>,
+    columns: &[(usize, Role)],
+    block: &[u8],
+    delim: u8,
+    width: usize,
+    out: &mut [f32],
+) -> std::result::Result<usize, ()> {
+    let nn = sink.plan.numeric;
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(width);
+    let (mut n, mut kept) = (0u64, 0usize);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len())) {
+        let line = &block[start..end];
+        start = end + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            // csv skips empty lines too.
+            continue;
+        }
+        n += 1;
+        fields.clear();
+        let mut from = 0;
+        for at in memchr::memchr_iter(delim, line) {
+            fields.push(&line[from..at]);
+            from = at + 1;
+        }
+        fields.push(&line[from..]);
+        if fields.len() != width {
+            return Err(());
+        }
+        sink.begin_row();
+        // The numbers of a row go straight to its place in the table's matrix; a row
+        // left out is overwritten by the next one.
+        let row = out.get_mut(kept * nn..(kept + 1) * nn).ok_or(())?;
+        for &(col, role) in columns {
+            match role {
+                Role::Numeric(k) => {
+                    row[k] = sink.number_bytes(n, col, fields[col]).map_err(|_| ())?
+                }
+                _ => {
+                    let s = std::str::from_utf8(fields[col]).map_err(|_| ())?;
+                    sink.value(n, col, role, Value::Str(s)).map_err(|_| ())?;
+                }
+            }
+        }
+        let before = sink.raw.rows.len();
+        sink.end_row(n);
+        kept += sink.raw.rows.len() - before;
+    }
+    Ok(kept)
+}
+
+/// Lines that are not empty (what [`parse_block`] reads as rows).
+fn count_lines(block: &[u8]) -> usize {
+    let mut start = 0;
+    let mut n = 0;
+    for end in memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len())) {
+        let line = &block[start..end];
+        start = end + 1;
+        n += usize::from(!line.is_empty() && line != b"\r");
+    }
+    n
 }
 
 impl Raw {
@@ -1101,11 +1207,4 @@ pub(crate) fn plan(path: &Path, h: &Header, c: &Choice<'_>) -> Result<(Plan, Tas
         task,
         why,
     ))
-}
-
-impl Plan {
-    /// The same plan with column `col` read as a category (it held a string).
-    pub fn as_category(&self, h: &mut Header, col: usize) {
-        h.kinds[col] = Kind::Category;
-    }
 }
