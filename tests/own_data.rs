@@ -571,9 +571,20 @@ fn every_mistake_is_named_before_training_and_leaves_nothing_behind() {
         );
         assert!(!run.exists(), "{case:?} left {}", run.display());
     }
-    // Flags that need --data.
+    // Flags that need --data, and --data with a preset.
     let e = fails(&l2m(&["compare", "--target", "y"]));
     assert!(e.contains("--data"), "{e}");
+    let e = fails(&l2m(&[
+        "compare",
+        "--data",
+        s(&csv),
+        "--experiment",
+        "mnist",
+    ]));
+    assert!(
+        e.contains("--experiment") && e.contains("cannot be used with"),
+        "{e}"
+    );
 }
 
 #[path = "../crates/l2m-data/tests/support/hub_server.rs"]

@@ -77,7 +77,11 @@ pub struct PredictArgs {
 pub struct OwnArgs {
     /// Your own data: a CSV or Parquet file, a folder of images (DIR/<class>/*.jpg|png, or
     /// DIR/train/<class>/ with DIR/test/<class>/), or hf://datasets/OWNER/NAME.
-    #[arg(long, value_name = "PATH|DIR|hf://datasets/OWNER/NAME")]
+    #[arg(
+        long,
+        value_name = "PATH|DIR|hf://datasets/OWNER/NAME",
+        conflicts_with_all = ["experiment", "variant"]
+    )]
     pub data: Option<String>,
     /// A separate test file (or folder), preprocessed as the training data.
     #[arg(long, requires = "data")]

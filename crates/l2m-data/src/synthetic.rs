@@ -22,6 +22,9 @@ use crate::{ClassDataset, DataError, Result, Targets};
 /// The four distributions, in label order.
 pub const CLASSES: [&str; 4] = ["normal", "exponential", "chi-squared", "uniform"];
 
+/// The most values (samples x draws, both splits) the generator makes: 2^30 (4 GiB of f32).
+pub const MAX_VALUES: usize = 1 << 30;
+
 /// Parameters of the Mean Estimation generator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeanEstimation {
@@ -54,6 +57,23 @@ impl MeanEstimation {
                 reason: "at least one draw per sample is needed".into(),
             });
         }
+        // Sizes from a configuration file: checked before anything is allocated.
+        let values = self
+            .train_counts
+            .iter()
+            .chain(&[self.test_per_class; 4])
+            .try_fold(0usize, |a, &c| a.checked_add(c))
+            .and_then(|n| n.checked_mul(self.draws))
+            .filter(|&v| v <= MAX_VALUES);
+        if values.is_none() {
+            return Err(DataError::InvalidParameter {
+                what: "train_counts, test_per_class and draws",
+                reason: format!(
+                    "{:?} training and {} test samples per distribution of {} draws each make more than the {MAX_VALUES} values Mean Estimation may generate",
+                    self.train_counts, self.test_per_class, self.draws
+                ),
+            });
+        }
         let mut rng = seeded_rng(seed, RngStream::Data);
         let train = self.split("mean-estimation/train", &self.train_counts, &mut rng)?;
         let test = self.split("mean-estimation/test", &[self.test_per_class; 4], &mut rng)?;
@@ -61,7 +81,7 @@ impl MeanEstimation {
     }
 
     fn split(&self, name: &str, counts: &[usize; 4], rng: &mut ChaCha8Rng) -> Result<ClassDataset> {
-        let n: usize = counts.iter().sum();
+        let n: usize = counts.iter().sum(); // bounded by `generate`
         let mut features = Vec::with_capacity(n * self.draws);
         let mut targets = Vec::with_capacity(n);
         let mut classes = Vec::with_capacity(n);

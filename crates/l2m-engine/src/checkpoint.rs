@@ -10,7 +10,11 @@
 //!    dropout counters.
 //!
 //! Each file is written atomically (temporary file, rename) and `checkpoint.json` is
-//! written last: it is the commit point. Files are fsynced before their rename when the
+//! written last: it is the commit point. It carries the SHA-256 of its tensor file and of
+//! its own content (format 3), both verified on resume. The previous commit is kept as
+//! `checkpoint.prev.json` with its tensor file, so that a checkpoint found corrupt or
+//! edited is refused by name and the run resumes from the one before it (or says that it
+//! must start over when that one is not intact either). Files are fsynced before their rename when the
 //! caller asks (the engine does at most every 30 seconds and at a run's end), so a
 //! killed process never costs more than the epoch it was in, and a power loss at most
 //! the epochs of the last 30 seconds, without an fsync per epoch slowing small models. A crash before it leaves the previous
@@ -33,9 +37,13 @@ use crate::{EngineError, Result};
 /// The name of the commit file.
 pub(crate) const STATE_FILE: &str = "checkpoint.json";
 
-/// The version of the checkpoint format this build writes. Format 1 (a batch policy's
-/// state and an importance generator beside it) is still read.
-const FORMAT: u32 = 2;
+/// The previous commit, kept as a fallback.
+pub(crate) const PREVIOUS_FILE: &str = "checkpoint.prev.json";
+
+/// The version of the checkpoint format this build writes: 3 adds the checksums. Formats 1
+/// (a batch policy's state and an importance generator beside it) and 2 are still read,
+/// unverified.
+const FORMAT: u32 = 3;
 
 /// `checkpoint.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +67,31 @@ pub(crate) struct CheckpointState {
     pub importance_rng: Option<RngState>,
     /// Masks drawn by each dropout layer.
     pub model_rng: Vec<u64>,
+    /// SHA-256 of the tensor file (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensors_sha256: Option<String>,
+    /// SHA-256 of this state serialised without this field (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_sha256: Option<String>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The checksum of a state: its JSON without `state_sha256`.
+fn state_checksum(state: &CheckpointState) -> Result<String> {
+    let mut copy = state.clone();
+    copy.state_sha256 = None;
+    let bytes = serde_json::to_vec(&copy).map_err(|source| EngineError::Json {
+        path: PathBuf::from(STATE_FILE),
+        source,
+    })?;
+    Ok(sha256_hex(&bytes))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -93,7 +126,10 @@ pub(crate) fn save(
     tensors.extend(opt.state_tensors());
     // A fresh, exclusively created file of a random name: Candle writes to it by path.
     let tmp = crate::atomic::exclusive_temp(&path)?;
-    candle_core::safetensors::save(&tensors, tmp.path())?;
+    // A full disk (or any write error) names the checkpoint it was writing.
+    candle_core::safetensors::save(&tensors, tmp.path()).map_err(|e| {
+        EngineError::Checkpoint(format!("{}: cannot write the tensors: {e}", path.display()))
+    })?;
     if sync {
         fs::File::open(tmp.path())
             .and_then(|f| f.sync_all())
@@ -106,12 +142,32 @@ pub(crate) fn save(
     write_records(sync)?;
     state.format = FORMAT;
     state.tensors = name.clone();
-    write_json_with(&dir.join(STATE_FILE), &state, sync)?;
-    // The new checkpoint is committed: earlier tensor files are garbage.
+    let tensor_bytes = fs::read(&path).map_err(io(&path))?;
+    state.tensors_sha256 = Some(sha256_hex(&tensor_bytes));
+    drop(tensor_bytes);
+    state.state_sha256 = None;
+    state.state_sha256 = Some(state_checksum(&state)?);
+    // The commit in force becomes the fallback (a crash right after this leaves only the
+    // fallback, which resuming then uses), then the new state commits.
+    let current = dir.join(STATE_FILE);
+    let previous = dir.join(PREVIOUS_FILE);
+    if current.is_file() {
+        fs::rename(&current, &previous).map_err(io(&current))?;
+    }
+    write_json_with(&current, &state, sync)?;
+    // Tensor files neither commit names are garbage.
+    let kept_previous = read_state_file(&previous)
+        .ok()
+        .map(|s| s.tensors)
+        .unwrap_or_default();
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let file = entry.file_name().to_string_lossy().into_owned();
-        if file.starts_with("checkpoint-e") && file.ends_with(".safetensors") && file != name {
+        if file.starts_with("checkpoint-e")
+            && file.ends_with(".safetensors")
+            && file != name
+            && file != kept_previous
+        {
             let p = entry.path();
             fs::remove_file(&p).map_err(io(&p))?;
         }
@@ -119,12 +175,78 @@ pub(crate) fn save(
     Ok(())
 }
 
-/// The committed checkpoint of `dir`, if there is one.
+/// The committed checkpoint of `dir`, if there is one, verified: a corrupt or edited
+/// `checkpoint.json` (or tensor file) is refused by name, and the previous commit is used
+/// when it is intact (with a warning); when neither is, the error says the run must start
+/// over.
 pub(crate) fn load_state(dir: &Path) -> Result<Option<CheckpointState>> {
-    let path = dir.join(STATE_FILE);
-    if !path.is_file() {
+    let current = dir.join(STATE_FILE);
+    let previous = dir.join(PREVIOUS_FILE);
+    if !current.is_file() && !previous.is_file() {
         return Ok(None);
     }
+    let first = if current.is_file() {
+        verified(dir, &current)
+    } else {
+        Err(EngineError::Checkpoint(format!(
+            "{}: missing (a crash between two commits)",
+            current.display()
+        )))
+    };
+    let problem = match first {
+        Ok(state) => return Ok(Some(state)),
+        Err(e) => e,
+    };
+    if previous.is_file() {
+        match verified(dir, &previous) {
+            Ok(state) => {
+                tracing::warn!(
+                    "{problem}; resuming from the previous checkpoint, {} (epoch {})",
+                    previous.display(),
+                    state.epoch
+                );
+                return Ok(Some(state));
+            }
+            Err(e) => {
+                return Err(EngineError::Checkpoint(format!(
+                    "{problem}; the previous checkpoint is not intact either ({e}): start this run over (--fresh)"
+                )));
+            }
+        }
+    }
+    Err(EngineError::Checkpoint(format!(
+        "{problem}; there is no earlier checkpoint: start this run over (--fresh)"
+    )))
+}
+
+/// A state file and its tensor file, checked against their checksums (format 3).
+fn verified(dir: &Path, path: &Path) -> Result<CheckpointState> {
+    let state = read_state_file(path)?;
+    if state.format < FORMAT {
+        return Ok(state);
+    }
+    let expected = state.state_sha256.clone().unwrap_or_default();
+    if state_checksum(&state)? != expected {
+        return Err(EngineError::Checkpoint(format!(
+            "{}: its content does not match its checksum (edited or corrupt)",
+            path.display()
+        )));
+    }
+    let tensors = dir.join(&state.tensors);
+    let bytes = fs::read(&tensors).map_err(io(&tensors))?;
+    if Some(sha256_hex(&bytes)) != state.tensors_sha256 {
+        return Err(EngineError::Checkpoint(format!(
+            "{}: the tensors do not match the checksum in {} (corrupt)",
+            tensors.display(),
+            path.display()
+        )));
+    }
+    Ok(state)
+}
+
+/// Reads and parses a state file (converting format 1).
+fn read_state_file(path: &Path) -> Result<CheckpointState> {
+    let path = path.to_path_buf();
     let bytes = fs::read(&path).map_err(io(&path))?;
     let state: CheckpointState =
         serde_json::from_slice(&bytes).map_err(|source| EngineError::Json {
@@ -133,7 +255,7 @@ pub(crate) fn load_state(dir: &Path) -> Result<Option<CheckpointState>> {
         })?;
     let mut state = state;
     match state.format {
-        FORMAT => {}
+        2 | FORMAT => {}
         1 => {
             // Format 1 kept the batch policy's state and the importance generator apart.
             let mut policy = state.policy.take().ok_or_else(|| {
@@ -149,16 +271,16 @@ pub(crate) fn load_state(dir: &Path) -> Result<Option<CheckpointState>> {
                 );
             }
             state.strategy = policy;
-            state.format = FORMAT;
+            state.format = 2;
         }
         other => {
             return Err(EngineError::Checkpoint(format!(
-                "{}: format {other} (this build reads formats 1 and {FORMAT})",
+                "{}: format {other} (this build reads formats 1 to {FORMAT})",
                 path.display()
             )));
         }
     }
-    Ok(Some(state))
+    Ok(state)
 }
 
 /// Loads the tensors of `state` into the model's variables and the optimiser.

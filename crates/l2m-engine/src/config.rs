@@ -604,6 +604,17 @@ impl ExperimentConfig {
                     data.train.name()
                 )))
             }
+            _ if model
+                .parameter_bound()
+                .is_none_or(|n| n > l2m_models::MAX_PARAMETERS) =>
+            {
+                Err(EngineError::Config(format!(
+                    "model: {} for {} would hold more than {} parameters",
+                    model.name(),
+                    data.train.name(),
+                    l2m_models::MAX_PARAMETERS
+                )))
+            }
             _ => Ok(model),
         }
     }
@@ -691,6 +702,17 @@ impl ExperimentConfig {
         if names.windows(2).any(|w| w[0] == w[1]) {
             return bad(format!("each strategy may appear once, got {names:?}"));
         }
+        if self
+            .model
+            .parameter_bound()
+            .is_none_or(|n| n > l2m_models::MAX_PARAMETERS)
+        {
+            return bad(format!(
+                "model: {} would hold more than {} parameters; its sizes are too large",
+                self.model.name(),
+                l2m_models::MAX_PARAMETERS
+            ));
+        }
         if let Some(gamma) = self.gamma_override {
             Learn2Mix::new(gamma)?;
         }
@@ -752,6 +774,47 @@ mod tests {
         check("mnist-reconstruction", 5e-4, 0.1, 1000, 40);
         check("fashion-mnist-reconstruction", 1e-5, 0.1, 1000, 70);
         check("cifar10-reconstruction", 1e-5, 0.1, 1000, 110);
+    }
+
+    /// Sizes from a configuration file are checked before anything is allocated: a model
+    /// too large (or whose sizes overflow) and a generator asked for too many values are
+    /// errors naming them, not an abort.
+    #[test]
+    fn sizes_from_a_file_are_checked_before_allocating() {
+        let mut c = preset("mean-estimation").expect("preset");
+        c.model = ModelConfig::Fc(FcConfig {
+            input_dim: 10,
+            hidden: 1 << 40,
+            output_dim: 1,
+        });
+        let e = c.validate().expect_err("huge").to_string();
+        assert!(
+            e.contains("model: FC 10-1099511627776-1 would hold more than"),
+            "{e}"
+        );
+        c.model = ModelConfig::Fc(FcConfig {
+            input_dim: usize::MAX,
+            hidden: usize::MAX,
+            output_dim: 1,
+        });
+        assert!(c.validate().is_err(), "overflowing sizes");
+        let mut c = preset("mean-estimation").expect("preset");
+        c.dataset = DatasetSpec::MeanEstimation(MeanEstimation {
+            train_counts: [usize::MAX, 1, 1, 1],
+            test_per_class: 1,
+            draws: 10,
+        });
+        let e = c
+            .dataset
+            .load(Path::new("data"), 0, None)
+            .expect_err("counts")
+            .to_string();
+        assert!(e.contains("train_counts, test_per_class and draws"), "{e}");
+        c.dataset = DatasetSpec::MeanEstimation(MeanEstimation {
+            draws: 1 << 40,
+            ..MeanEstimation::default()
+        });
+        assert!(c.dataset.load(Path::new("data"), 0, None).is_err());
     }
 
     #[test]

@@ -249,7 +249,9 @@ pub(crate) fn save_model(varmap: &VarMap, dir: &Path) -> Result<()> {
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect()
     };
-    candle_core::safetensors::save(&tensors, tmp.path())?;
+    candle_core::safetensors::save(&tensors, tmp.path()).map_err(|e| {
+        EngineError::Checkpoint(format!("{}: cannot write the model: {e}", path.display()))
+    })?;
     tmp.persist(&path).map_err(|e| EngineError::Io {
         path: path.clone(),
         source: e.error,

@@ -1,5 +1,7 @@
 //! End-to-end tests of the training loop on a small Mean Estimation set.
 
+use std::path::Path;
+
 use l2m_data::synthetic::MeanEstimation;
 
 use crate::*;
@@ -193,9 +195,7 @@ fn batch_larger_than_the_training_set_is_a_clear_error() {
 fn shared_data() -> Option<std::path::PathBuf> {
     let p = std::env::var_os("L2M_SHARED_DATA")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
     p.join("mnist").is_dir().then_some(p)
 }
 
@@ -532,16 +532,22 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
             "{name}"
         );
         assert_eq!(resumed.info.confusion, straight.info.confusion, "{name}");
-        // Only the last checkpoint's tensors are kept.
-        let tensors: Vec<_> = std::fs::read_dir(dir.path())
+        // Only the last two checkpoints' tensors are kept (the previous is the fallback),
+        // besides the trained model.
+        let mut tensors: Vec<_> = std::fs::read_dir(dir.path())
             .expect("list")
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".safetensors"))
             .collect();
+        tensors.sort();
         assert_eq!(
             tensors,
-            vec!["checkpoint-e4.safetensors".to_string()],
+            [
+                "checkpoint-e3.safetensors",
+                "checkpoint-e4.safetensors",
+                "model.safetensors"
+            ],
             "{name}"
         );
         // A finished run is read back, not trained again.
@@ -561,6 +567,60 @@ fn learn2mix_moves_alpha_in_this_tiny_set_so_resuming_it_means_something() {
     let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
     let o = train_one(&cfg, &spec, &data, 3, None, &mut SilentObserver).expect("train");
     assert_ne!(o.records[0].alpha, o.records[1].alpha);
+}
+
+/// A flipped bit in the last checkpoint's tensors, or an edited `checkpoint.json`, is
+/// refused by its checksum, and the run resumes from the previous checkpoint to exactly the
+/// uninterrupted records; when both are damaged, the error says to start over.
+#[test]
+fn a_corrupt_or_edited_checkpoint_falls_back_to_the_previous_one() {
+    let cfg = small(4);
+    let data = load(&cfg, 7);
+    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let straight = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("straight");
+    let interrupted = |after: usize| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut stop = StopAfter { after, seen: 0 };
+        train_one(&cfg, &spec, &data, 7, Some(dir.path()), &mut stop).expect_err("stopped");
+        dir
+    };
+    let resume = |dir: &Path| train_one(&cfg, &spec, &data, 7, Some(dir), &mut SilentObserver);
+
+    // A flipped bit in the tensors of epoch 3.
+    let dir = interrupted(3);
+    let tensors = dir.path().join("checkpoint-e3.safetensors");
+    let mut bytes = std::fs::read(&tensors).expect("read");
+    let at = bytes.len() - 5;
+    bytes[at] ^= 0x10;
+    std::fs::write(&tensors, bytes).expect("write");
+    let resumed = resume(dir.path()).expect("resumes from epoch 2");
+    assert_eq!(
+        without_time(resumed.records),
+        without_time(straight.records.clone())
+    );
+
+    // A hand-edited state (the epoch), with its tensors intact.
+    let dir = interrupted(3);
+    let state = dir.path().join("checkpoint.json");
+    let text = std::fs::read_to_string(&state).expect("read");
+    std::fs::write(&state, text.replace("\"epoch\": 3", "\"epoch\": 4")).expect("write");
+    let resumed = resume(dir.path()).expect("resumes from epoch 2");
+    assert_eq!(
+        without_time(resumed.records),
+        without_time(straight.records.clone())
+    );
+
+    // Both damaged: a clear error naming the files.
+    let dir = interrupted(3);
+    std::fs::write(dir.path().join("checkpoint-e2.safetensors"), b"x").expect("write");
+    std::fs::write(dir.path().join("checkpoint.json"), b"{}").expect("write");
+    let e = resume(dir.path()).expect_err("both damaged").to_string();
+    assert!(
+        e.contains("checkpoint.json")
+            && e.contains("checkpoint-e2.safetensors")
+            && e.contains("start this run over"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -692,7 +752,7 @@ fn fingerprint(records: &[EpochRecord]) -> u64 {
 /// this CPU. `L2M_BLESS=1` records missing entries (never changes existing ones).
 #[test]
 fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/golden_curves.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/golden_curves.txt");
     let known: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&path)
         .unwrap_or_default()
         .lines()

@@ -576,6 +576,8 @@ pub fn train_with(
                 policy: None,
                 importance_rng: None,
                 model_rng: t.model.rng_counters(),
+                tensors_sha256: None,
+                state_sha256: None,
             };
             let sync = last || last_sync.elapsed().as_secs() >= 30 || observer.should_stop();
             checkpoint::save(dir, &t.varmap, &t.opt, state, sync, |sync| {

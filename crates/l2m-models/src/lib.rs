@@ -99,6 +99,10 @@ impl Model for LeNet5 {}
 impl Model for ResNet18 {}
 impl Model for Autoencoder {}
 
+/// The most parameters a model may have: 2^30 (4 GiB of f32, before the optimiser's
+/// moments).
+pub const MAX_PARAMETERS: usize = 1 << 30;
+
 /// A trainable model, boxed.
 pub type BoxedModel = Box<dyn Model>;
 
@@ -120,6 +124,44 @@ impl ModelConfig {
                 )));
             }
         })
+    }
+
+    /// An upper bound on the parameters the model would hold, from its sizes with checked
+    /// arithmetic: `None` when the sizes overflow. Sizes from a configuration file are checked
+    /// against [`MAX_PARAMETERS`] with it before anything is allocated.
+    pub fn parameter_bound(&self) -> Option<usize> {
+        let linear = |i: usize, o: usize| i.checked_mul(o)?.checked_add(o);
+        match self {
+            ModelConfig::Fc(c) => {
+                linear(c.input_dim, c.hidden)?.checked_add(linear(c.hidden, c.output_dim)?)
+            }
+            ModelConfig::Mlp(c) => {
+                let mut total = 0usize;
+                let mut from = c.input_dim;
+                for &h in c.hidden.iter().chain(std::iter::once(&c.output_dim)) {
+                    total = total.checked_add(linear(from, h)?)?;
+                    from = h;
+                }
+                Some(total)
+            }
+            ModelConfig::Autoencoder(c) => linear(c.input_dim, c.hidden)?
+                .checked_add(linear(c.hidden, c.bottleneck)?)?
+                .checked_mul(2),
+            // The convolutional networks' sizes are fixed but for the classifier.
+            ModelConfig::LeNet5(c) => linear(84, c.classes)?.checked_add(62_000),
+            ModelConfig::LeNetCifar(c) => linear(512, c.classes)?.checked_add(2_200_000),
+            ModelConfig::ResNet18(c) => linear(512, c.classes)?.checked_add(11_200_000),
+            ModelConfig::Transformer(c) => {
+                let d = c.d_model;
+                c.vocab
+                    .checked_mul(d)?
+                    .checked_add(linear(d, d)?.checked_mul(4)?)?
+                    .checked_add(linear(d, c.ff)?.checked_add(linear(c.ff, d)?)?)?
+                    .checked_add(linear(d, c.classes)?)?
+                    .checked_add(c.max_len.checked_mul(d)?)
+            }
+            ModelConfig::Custom { .. } => Some(0),
+        }
     }
 
     /// A short human-readable name.

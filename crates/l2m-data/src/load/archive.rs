@@ -83,8 +83,29 @@ impl Source {
                     if !keep(&name) {
                         continue;
                     }
-                    let mut bytes = Vec::with_capacity(entry.size() as usize);
-                    entry.read_to_end(&mut bytes).map_err(corrupt)?;
+                    // The size field is untrusted: bounded before anything is allocated,
+                    // and no more than it announces is read.
+                    let size = entry.size();
+                    if size > crate::load::MAX_FILE_BYTES {
+                        return Err(format_err(
+                            path,
+                            format!(
+                                "entry {name} announces {size} bytes, more than the {} a dataset file may hold",
+                                crate::load::MAX_FILE_BYTES
+                            ),
+                        ));
+                    }
+                    let mut bytes = Vec::new();
+                    bytes.try_reserve_exact(size as usize).map_err(|_| {
+                        format_err(
+                            path,
+                            format!("entry {name}: cannot allocate its {size} bytes"),
+                        )
+                    })?;
+                    (&mut entry)
+                        .take(size)
+                        .read_to_end(&mut bytes)
+                        .map_err(corrupt)?;
                     f(&name, bytes)?;
                 }
                 Ok(())
@@ -179,6 +200,33 @@ pub(crate) mod tests {
     }
 
     /// Writes `files` (name, bytes) as a gzipped tar at `path`.
+    /// An entry whose size field announces a terabyte is refused by name before anything
+    /// is allocated (the archive itself holds a few bytes).
+    #[test]
+    fn an_entry_announcing_a_huge_size_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lie.tar");
+        let mut header = tar::Header::new_gnu();
+        header.set_path("train/pos/0_1.txt").expect("path");
+        header.set_size(1 << 40);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[b'x'; 512]);
+        std::fs::write(&path, bytes).expect("write");
+        let e = Source::open(&path)
+            .expect("archive")
+            .for_each(|_| true, |_, _| Ok(()))
+            .expect_err("huge entry")
+            .to_string();
+        assert!(
+            e.contains(
+                "entry train/pos/0_1.txt announces 1099511627776 bytes, more than the 4294967296"
+            ),
+            "{e}"
+        );
+    }
+
     pub(crate) fn write_tar_gz(path: &Path, files: &[(String, Vec<u8>)]) {
         let file = std::fs::File::create(path).expect("create");
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::load::{Normalisation, find_in, format_err, read_maybe_gz};
+use crate::load::{Normalisation, find_in, format_err, read_announced};
 use crate::{ClassDataset, DataError, Features, Result, Targets};
 
 /// Magic number of an IDX image file (unsigned bytes, 3 dimensions).
@@ -60,27 +60,28 @@ fn body(path: &Path, mut bytes: Vec<u8>, offset: usize, expected: usize) -> Resu
     if got != expected {
         return Err(format_err(
             path,
-            format!(
-                "{} IDX file: the header announces {expected} data bytes, the file holds {got}",
-                if got < expected {
-                    "truncated"
-                } else {
-                    "oversized"
-                }
-            ),
+            if got < expected {
+                format!(
+                    "truncated IDX file: the header announces {expected} data bytes, the file holds {got}"
+                )
+            } else {
+                format!(
+                    "oversized IDX file: the header announces {expected} data bytes, the file holds more"
+                )
+            },
         ));
     }
     bytes.drain(..offset);
     Ok(bytes)
 }
 
-/// Reads an IDX image file.
-pub fn read_images(path: &Path) -> Result<IdxImages> {
-    let bytes = read_maybe_gz(path)?;
-    let dims = header(path, &bytes, IMAGES_MAGIC, 3)?;
+/// The data bytes an image file's header announces: `count x rows x cols`, refused when
+/// the product overflows.
+fn image_bytes(path: &Path, head: &[u8]) -> Result<usize> {
+    let dims = header(path, head, IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
     // Sizes from the file: their product may overflow, and must not wrap.
-    let expected = count
+    count
         .checked_mul(rows)
         .and_then(|n| n.checked_mul(cols))
         .ok_or_else(|| {
@@ -88,7 +89,16 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
                 path,
                 format!("IDX header: {count} x {rows} x {cols} images overflow the address space"),
             )
-        })?;
+        })
+}
+
+/// Reads an IDX image file; a gzipped one is decompressed only as far as its header
+/// announces.
+pub fn read_images(path: &Path) -> Result<IdxImages> {
+    let bytes = read_announced(path, 16, |head| image_bytes(path, head))?;
+    let dims = header(path, &bytes, IMAGES_MAGIC, 3)?;
+    let (count, rows, cols) = (dims[0], dims[1], dims[2]);
+    let expected = image_bytes(path, &bytes)?;
     let pixels = body(path, bytes, 16, expected)?;
     Ok(IdxImages {
         count,
@@ -100,9 +110,8 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
 
 /// Reads an IDX label file.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read_maybe_gz(path)?;
-    let dims = header(path, &bytes, LABELS_MAGIC, 1)?;
-    let count = dims[0];
+    let bytes = read_announced(path, 8, |head| Ok(header(path, head, LABELS_MAGIC, 1)?[0]))?;
+    let count = header(path, &bytes, LABELS_MAGIC, 1)?[0];
     body(path, bytes, 8, count)
 }
 
@@ -276,6 +285,44 @@ mod tests {
             };
             assert_eq!(&data[4..8], &[4, 5, 6, 7]);
         }
+    }
+
+    /// A gzip that expands far past what its header announces is refused after reading
+    /// one byte more than announced, and a header announcing more than a dataset file may
+    /// hold is refused before anything is allocated.
+    #[test]
+    fn decompression_is_bounded_by_the_header() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bomb-labels-idx1-ubyte.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).expect("create"),
+            flate2::Compression::best(),
+        );
+        gz.write_all(&[0, 0, 8, 1, 0, 0, 0, 100]).expect("header");
+        // 256 MiB of zeros behind a header that announces 100 labels: about 250 KiB on disk.
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            gz.write_all(&zeros).expect("body");
+        }
+        gz.finish().expect("finish");
+        assert!(std::fs::metadata(&path).expect("meta").len() < 1 << 20);
+        let e = read_labels(&path).expect_err("oversized").to_string();
+        assert!(
+            e.contains(
+                "oversized IDX file: the header announces 100 data bytes, the file holds more"
+            ),
+            "{e}"
+        );
+        let huge = dir.path().join("huge-images-idx3-ubyte");
+        std::fs::write(&huge, idx_images(65_536, 256, 512, &[])).expect("write");
+        let e = read_images(&huge).expect_err("huge").to_string();
+        assert!(
+            e.contains(
+                "announces 8589934608 bytes, more than the 4294967296 a dataset file may hold"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

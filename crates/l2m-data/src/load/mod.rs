@@ -98,19 +98,67 @@ pub(crate) fn regular_file(path: &Path) -> Result<()> {
     }
 }
 
-/// Reads a whole file, decompressing it when it starts with the gzip magic bytes.
-pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+/// The most bytes a single dataset file (or archive entry) may hold once decompressed:
+/// 4 GiB, far above any file of the paper's datasets (CIFAR-10's batches are 30 MiB,
+/// MNIST's training images 47 MiB), and the bound on what a small gzip can expand to.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Reads a file whose first `header_len` bytes announce the size of the rest
+/// (`announced(header)`), decompressing it when it starts with the gzip magic bytes. At
+/// most the header, the announced bytes and one more (to tell an oversized file) are ever
+/// read or decompressed, so a small gzip cannot expand past what its header promises, and
+/// never past [`MAX_FILE_BYTES`].
+pub(crate) fn read_announced(
+    path: &Path,
+    header_len: usize,
+    announced: impl FnOnce(&[u8]) -> Result<usize>,
+) -> Result<Vec<u8>> {
+    use std::io::BufRead;
     regular_file(path)?;
-    let raw = std::fs::read(path).map_err(io_err(path))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| format_err(path, format!("corrupt gzip data: {e}")))?;
-        Ok(out)
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut raw = std::io::BufReader::new(file);
+    let gz = raw
+        .fill_buf()
+        .map_err(io_err(path))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
     } else {
-        Ok(raw)
+        Box::new(raw)
+    };
+    let corrupt = |e: std::io::Error| {
+        if gz {
+            format_err(path, format!("corrupt gzip data: {e}"))
+        } else {
+            io_err(path)(e)
+        }
+    };
+    let mut out = Vec::with_capacity(header_len);
+    (&mut reader)
+        .take(header_len as u64)
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    let body = announced(&out)?;
+    let total = (header_len as u64).saturating_add(body as u64);
+    if total > MAX_FILE_BYTES {
+        return Err(format_err(
+            path,
+            format!(
+                "the header announces {total} bytes, more than the {MAX_FILE_BYTES} a dataset file may hold"
+            ),
+        ));
     }
+    out.try_reserve_exact(body).map_err(|_| {
+        format_err(
+            path,
+            format!("cannot allocate the {body} bytes its header announces"),
+        )
+    })?;
+    (&mut reader)
+        .take(body as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    Ok(out)
 }
 
 /// The first of `names` (each tried as given and with `.gz`) that exists in `dir`.
@@ -161,14 +209,15 @@ mod clip_tests {
 mod regular_file_tests {
     #[test]
     fn devices_fifos_and_folders_are_refused_by_name() {
-        let e = super::read_maybe_gz(std::path::Path::new("/dev/zero")).expect_err("device");
+        let e = super::read_announced(std::path::Path::new("/dev/zero"), 8, |_| Ok(0))
+            .expect_err("device");
         let e = e.to_string();
         assert!(
             e.contains("/dev/zero") && e.contains("not a regular file"),
             "{e}"
         );
         let dir = tempfile::tempdir().expect("tempdir");
-        let e = super::read_maybe_gz(dir.path())
+        let e = super::read_announced(dir.path(), 8, |_| Ok(0))
             .expect_err("folder")
             .to_string();
         assert!(e.contains("it is a folder"), "{e}");
