@@ -624,7 +624,12 @@ pub fn load(kind: SourceKind, spec: &OwnData, seed: u64) -> Result<OwnLoaded> {
             all.with_member_lists(te)?.renamed(format!("{name}/test")),
             train_ids,
         ),
-        (None, None) => unreachable!("a split exists when no test data is given"),
+        (None, None) => {
+            return Err(DataError::InvalidParameter {
+                what: "--test",
+                reason: "neither test data nor a test split".into(),
+            });
+        }
     };
     notes.extend(fitted.notes);
     Ok(OwnLoaded {
