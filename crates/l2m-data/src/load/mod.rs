@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod cifar;
+#[cfg(feature = "hub")]
 pub mod hub;
 pub mod idx;
 pub mod image_folder;

@@ -31,6 +31,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "parquet")]
+mod parquet_source;
+#[cfg(not(feature = "parquet"))]
+#[path = "parquet_disabled.rs"]
 mod parquet_source;
 mod prep;
 mod table;
@@ -358,6 +362,15 @@ fn files(kind: SourceKind, spec: &OwnData) -> Result<Files> {
                 display: path,
             })
         }
+        #[cfg(not(feature = "hub"))]
+        SourceKind::Hub => Err(DataError::InvalidParameter {
+            what: "--data",
+            reason: format!(
+                "{} is a Hugging Face dataset, and this build of l2m-data has no `hub` feature",
+                spec.path
+            ),
+        }),
+        #[cfg(feature = "hub")]
         SourceKind::Hub => {
             use crate::load::hub::{HubAccess, HubDataset, split_files};
             let ds = HubDataset::parse(&spec.path)?;

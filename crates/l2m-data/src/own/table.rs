@@ -26,6 +26,8 @@ pub enum Missing {
 
 /// How a column is stored, as read from a CSV sample or a Parquet schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Some variants are built only by the Parquet reader.
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
 pub(crate) enum Kind {
     /// Every value is a number (or missing).
     Number,
@@ -174,6 +176,8 @@ impl Dict {
 pub(crate) const MISSING: u32 = u32::MAX;
 
 /// One value of a row, as a source hands it over.
+// Some variants are built only by the Parquet reader.
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
 pub(crate) enum Value<'a> {
     Missing,
     Number(f64),
