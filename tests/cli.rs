@@ -907,3 +907,150 @@ fn an_error_prints_its_cause_once_and_names_the_path() {
     assert!(e.contains(&out.display().to_string()), "{e}");
     assert_eq!(e.matches("Not a directory").count(), 1, "{e}");
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A full disk, stood in for by a file-size limit (RLIMIT_FSIZE, set by the shell's
+/// `ulimit -f`; SIGXFSZ ignored, so a write past the limit fails with EFBIG as one on a
+/// full disk fails with ENOSPC): the run stops with an error naming the file it was
+/// writing, leaves no temporary file, and the same command without the limit resumes to
+/// exactly the records of an uninterrupted run.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_an_error_naming_the_file_and_the_run_resumes_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "compare", "--epochs", "60", "--seeds", "2", "--lr", "1e-3", "-b", "100", "-q", "-o",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.to_string_lossy().into_owned()])
+        .collect()
+    };
+    let straight = dir.path().join("straight");
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&straight))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let expected = records_without_time(&straight);
+    // Half the largest file the run writes: the limit is reached part-way through.
+    let largest = files_under(&straight)
+        .iter()
+        .map(|p| std::fs::metadata(p).expect("metadata").len())
+        .max()
+        .expect("files");
+    let limit_kib = (largest / 2048).max(1);
+
+    let full = dir.path().join("full");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {limit_kib}; exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&full))
+        .output()
+        .expect("runs under bash");
+    let stderr = text(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "a write past {limit_kib} KiB must fail"
+    );
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(
+        stderr.contains(&*full.to_string_lossy()),
+        "the error names the file: {stderr}"
+    );
+    let temporary: Vec<_> = files_under(&full)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(temporary.is_empty(), "temporary files left: {temporary:?}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args(&full))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(records_without_time(&full), expected);
+}
+
+/// `l2m sweep` over two options: a grid table, a heat map (when a font is there) and a
+/// recommendation; an option the strategy lacks is refused by name.
+#[test]
+fn sweep_over_two_options_writes_a_grid_and_a_recommendation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sweep");
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args([
+            "sweep",
+            "mean-estimation",
+            "--gamma",
+            "0.1,0.5",
+            "--floor",
+            "0,0.05",
+            "--seeds",
+            "2",
+            "--epochs",
+            "3",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("The best final MSE is at"),
+        "{}",
+        text(&o.stdout)
+    );
+    let md = std::fs::read_to_string(out.join("sweep.md")).expect("sweep.md");
+    assert!(md.contains("| gamma \\ floor | 0 | 0.05 |"), "{md}");
+    assert!(md.contains("gamma = 0.5, floor = 0.05"), "{md}");
+    assert_eq!(
+        out.join("sweep-heatmap.svg").is_file(),
+        md.contains("![sweep-heatmap.svg]"),
+        "{md}"
+    );
+    for point in ["gamma=0.1+floor=0", "gamma=0.5+floor=0.05"] {
+        assert!(
+            out.join("points").join(point).join("config.json").is_file(),
+            "{point}"
+        );
+    }
+
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args([
+            "sweep",
+            "mean-estimation",
+            "--option",
+            "gama=0.1,0.2",
+            "-q",
+            "-o",
+        ])
+        .arg(dir.path().join("bad"))
+        .output()
+        .expect("runs");
+    assert!(!o.status.success());
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("no option \"gama\""), "{stderr}");
+    assert!(
+        !dir.path().join("bad").exists(),
+        "nothing written for a refused sweep"
+    );
+}

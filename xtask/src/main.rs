@@ -9,9 +9,12 @@
 //!   workloads against the PyTorch reference, written to `docs/performance.md`.
 //! - `cargo xtask results RUN_DIR...`: `docs/results.md` from finished `l2m reproduce`
 //!   run directories.
+//! - `cargo xtask fuzz [TARGET...|all] [--minutes M]`: AFL++ (cargo-afl) on the parsers'
+//!   fuzz targets in `fuzz/`, figures written to `docs/reliability.md`.
 
 mod bench;
 mod fetch;
+mod fuzz;
 mod results;
 mod tidy;
 
@@ -33,6 +36,10 @@ fn main() -> ExitCode {
                 let _ = writeln!(std::io::stdout(), "{done}");
             })
         }
+        Some("fuzz") => {
+            let rest: Vec<String> = args.collect();
+            fuzz::run(&project_root(), &rest)
+        }
         Some("fetch-data") => {
             let rest: Vec<String> = args.collect();
             fetch::run(&project_root(), &rest).map(|report| {
@@ -44,10 +51,10 @@ fn main() -> ExitCode {
             })
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}; expected: tidy, fetch-data, bench, results"
+            "unknown command {other:?}; expected: tidy, fetch-data, bench, results, fuzz"
         )),
         None => Err(anyhow::anyhow!(
-            "usage: cargo xtask <command>; commands: tidy, fetch-data, bench, results"
+            "usage: cargo xtask <command>; commands: tidy, fetch-data, bench, results, fuzz"
         )),
     };
     match result {

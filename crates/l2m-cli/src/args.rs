@@ -39,6 +39,11 @@ pub enum Command {
     /// Apply a model trained on your own data (`l2m compare --data ...`) to new data: one
     /// output row per input row (or image), with class probabilities or the value.
     Predict(PredictArgs),
+    /// Sweep numeric options of a strategy (learn2mix's gamma, eta, floor, ...) over a
+    /// grid, every point paired with a reference strategy on the same seeds, and write
+    /// `sweep.md` with the best point, the values within noise of it, plots and a
+    /// recommendation. Resumable: one run directory per point.
+    Sweep(Box<SweepArgs>),
     /// Write `report.md` for a run directory (also after an interruption).
     Report {
         /// The run directory.
@@ -46,6 +51,9 @@ pub enum Command {
         /// The metric the tables, the target and the verdicts judge by (see `compare`).
         #[arg(long, default_value = "task", value_parser = parse_metric)]
         metric: Metric,
+        /// Also export the run's per-epoch scalars as TensorBoard event files here.
+        #[arg(long, value_name = "DIR")]
+        tensorboard: Option<PathBuf>,
     },
 }
 
@@ -189,7 +197,7 @@ pub struct RunArgs {
 
 /// Settings every training command can override; anything not given keeps the
 /// experiment's own value.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct Overrides {
     /// Epochs per run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -263,6 +271,10 @@ pub struct Overrides {
     /// task's), balanced-accuracy, macro-f1 or worst-class. Training is the same whatever it is.
     #[arg(long, default_value = "task", value_parser = parse_metric)]
     pub metric: Metric,
+    /// Also export the per-epoch scalars of every run as TensorBoard event files under
+    /// this folder (`<strategy>/seed-<n>/`), once the runs finish.
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// Flags of `l2m data`.
@@ -694,5 +706,140 @@ mod tests {
             .expect_err("duplicate")
             .to_string();
         assert!(e.contains("each strategy may appear once"), "{e}");
+    }
+}
+
+/// Flags of `l2m sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// A built-in experiment (see `l2m list`) or an experiment's TOML file.
+    pub experiment: String,
+    /// Values of learn2mix's gamma (comma-separated), e.g. 0.01,0.05,0.1,0.3,0.5,1.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub gamma: Option<Vec<f64>>,
+    /// Values of eta (the learning rate of the EG and tempered rules).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub eta: Option<Vec<f64>>,
+    /// Values of the proportion floor.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub floor: Option<Vec<f64>>,
+    /// Any numeric option of the swept strategy, OPTION=V1,V2,... (repeatable); two
+    /// options at once give a grid table and a heat map.
+    #[arg(long = "option", value_name = "OPTION=V1,V2,...", value_parser = parse_axis)]
+    pub options: Vec<l2m_engine::sweep::Axis>,
+    /// The strategy whose options are swept, KIND[:OPTION=VALUE]..., e.g. learn2mix:rule=eg.
+    #[arg(long, default_value = "learn2mix")]
+    pub strategy: String,
+    /// The strategy every point is paired with on the same seeds.
+    #[arg(long, default_value = "classical")]
+    pub reference: String,
+    /// Epochs per run.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: Option<u64>,
+    /// Seeds per point.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub seeds: Option<u64>,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
+    /// Adam's learning rate.
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Batch size.
+    #[arg(long, short = 'b', value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: Option<u64>,
+    /// Where the datasets are.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// At most this many training samples per class (quick trials).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Device: cpu, cuda[:N] or metal[:N].
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
+    /// The sweep directory (default: runs/sweep-<experiment>-<hash of the settings>).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// The metric the summary judges by (see `compare`).
+    #[arg(long, default_value = "task", value_parser = parse_metric)]
+    pub metric: Metric,
+}
+
+/// `OPTION=V1,V2,...`.
+fn parse_axis(s: &str) -> Result<l2m_engine::sweep::Axis, String> {
+    let (option, values) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected OPTION=V1,V2,..., got {s:?}"))?;
+    let values = values
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{option}: {v:?} is not a number"))
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(l2m_engine::sweep::Axis {
+        option: option.trim().to_string(),
+        values,
+    })
+}
+
+impl SweepArgs {
+    /// The sweep these flags describe.
+    pub fn sweep(&self) -> anyhow::Result<l2m_engine::sweep::Sweep> {
+        use anyhow::Context as _;
+        let path = std::path::Path::new(&self.experiment);
+        let base = if self.experiment.ends_with(".toml") || path.is_file() {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<ExperimentConfig>(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not a valid experiment: {e}", path.display()))?
+        } else {
+            l2m_engine::preset(&self.experiment).map_err(|e| anyhow::anyhow!("{e}"))?
+        };
+        let overrides = Overrides {
+            epochs: self.epochs,
+            seeds: self.seeds,
+            first_seed: self.first_seed,
+            lr: self.lr,
+            batch_size: self.batch_size,
+            data_dir: self.data_dir.clone(),
+            limit: self.limit,
+            device: self.device,
+            metric: self.metric,
+            ..Overrides::default()
+        };
+        let base = overrides.apply(base)?;
+        let gamma = base.gamma().unwrap_or(0.1);
+        let strategy = StrategySpec::parse_item(&self.strategy, gamma)
+            .map_err(|e| anyhow::anyhow!("--strategy: {e}"))?;
+        let reference = StrategySpec::parse_item(&self.reference, gamma)
+            .map_err(|e| anyhow::anyhow!("--reference: {e}"))?;
+        let mut axes = Vec::new();
+        for (option, values) in [
+            ("gamma", &self.gamma),
+            ("eta", &self.eta),
+            ("floor", &self.floor),
+        ] {
+            if let Some(values) = values {
+                axes.push(l2m_engine::sweep::Axis {
+                    option: option.to_string(),
+                    values: values.clone(),
+                });
+            }
+        }
+        axes.extend(self.options.iter().cloned());
+        let sweep = l2m_engine::sweep::Sweep {
+            base,
+            strategy,
+            reference,
+            axes,
+            metric: self.metric,
+        };
+        sweep.validate()?;
+        Ok(sweep)
     }
 }

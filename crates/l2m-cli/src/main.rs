@@ -96,10 +96,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("{}", args.config.display()))?;
             train_and_summarise(cfg, &args.overrides, true)
         }
-        Command::Report { dir, metric } => {
+        Command::Sweep(args) => sweep(&args),
+        Command::Report {
+            dir,
+            metric,
+            tensorboard,
+        } => {
             let text = l2m_engine::report::write_report_by(&dir, metric)
                 .with_context(|| format!("cannot write a report for {}", dir.display()))?;
             write!(std::io::stdout().lock(), "{text}")?;
+            if let Some(tb) = tensorboard {
+                export_tensorboard(&dir, &tb)?;
+            }
             Ok(())
         }
         Command::List => list(),
@@ -243,6 +251,67 @@ fn train_and_summarise(
         writeln!(out, "report: {}", dir.join("report.md").display())?;
     }
     writeln!(out, "\nrun directory: {}", dir.display())?;
+    if let Some(tb) = &args.tensorboard {
+        export_tensorboard(&dir, tb)?;
+    }
+    Ok(())
+}
+
+/// Writes the TensorBoard event files of a run directory and says where.
+fn export_tensorboard(dir: &Path, tb: &Path) -> anyhow::Result<()> {
+    let files = l2m_engine::tensorboard::export_run(dir, tb)
+        .with_context(|| format!("--tensorboard {}", tb.display()))?;
+    writeln!(
+        std::io::stdout().lock(),
+        "tensorboard: {} event files in {} (tensorboard --logdir {})",
+        files.len(),
+        tb.display(),
+        tb.display()
+    )?;
+    Ok(())
+}
+
+fn sweep(args: &args::SweepArgs) -> anyhow::Result<()> {
+    let sweep = args.sweep()?;
+    l2m_engine::select_device(sweep.base.device).context("--device")?;
+    if let Some(d) = sweep.base.dataset.needs() {
+        d.locate(&sweep.base.data_dir)
+            .with_context(|| format!("experiment {} needs data", sweep.base.name))?;
+    }
+    let out = match &args.out {
+        Some(p) => p.clone(),
+        None => {
+            let dir = default_run_dir(Path::new("runs"), &sweep.base)?;
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let axes: Vec<String> = sweep.axes.iter().map(|a| a.option.clone()).collect();
+            Path::new("runs").join(format!("sweep-{}-{name}", axes.join("-")))
+        }
+    };
+    let points = sweep.points()?;
+    // The overall bar counts the epochs of the reference and of every point.
+    let mut cfg = sweep.base.clone();
+    cfg.strategies = std::iter::once(sweep.reference.clone())
+        .chain(points.iter().map(|p| p.spec.clone()))
+        .collect();
+    let points = points.len();
+    tracing::info!(
+        "sweep of {} on {}: {points} points and the reference {}, {} seeds each, in {}",
+        sweep.strategy.name(),
+        sweep.base.name,
+        sweep.reference.name(),
+        sweep.base.seeds.len(),
+        out.display()
+    );
+    let mut observer = progress::Bars::new(&cfg, args.quiet, progress::stop_flag());
+    let summary = l2m_engine::sweep::run_sweep(&sweep, &out, &mut observer)
+        .with_context(|| format!("sweep in {}", out.display()))?;
+    observer.finish();
+    let mut o = std::io::stdout().lock();
+    write!(o, "{}", summary.recommendation())?;
+    writeln!(o, "\nsweep: {}", out.join("sweep.md").display())?;
     Ok(())
 }
 

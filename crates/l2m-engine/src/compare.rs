@@ -345,6 +345,17 @@ impl Metric {
 /// [`summarize`] judged by `metric` (curves, target, paired differences and epochs to the
 /// target all use it). Records without the metric (older runs) count as NaN.
 pub fn summarize_by(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>], metric: Metric) -> Comparison {
+    summarize_against(cfg, runs, metric, reference_index(cfg))
+}
+
+/// [`summarize_by`] with paired differences taken against the strategy at `reference`
+/// (an index into `cfg.strategies`) rather than [`reference_index`]'s choice.
+pub fn summarize_against(
+    cfg: &ExperimentConfig,
+    runs: &[Vec<SeedRun>],
+    metric: Metric,
+    reference: usize,
+) -> Comparison {
     let direction = match metric {
         Metric::BalancedAccuracy | Metric::MacroF1 => Direction::HigherIsBetter,
         Metric::Task | Metric::WorstClass => cfg.task.direction(),
@@ -388,7 +399,7 @@ pub fn summarize_by(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>], metric: Metri
         std: f64::NAN,
         ci95: f64::NAN,
     };
-    let reference = reference_index(cfg).min(runs.len().saturating_sub(1));
+    let reference = reference.min(runs.len().saturating_sub(1));
     let at = |seed_curves: &[(u64, Vec<f64>)], epoch: usize| -> Vec<(u64, f64)> {
         seed_curves
             .iter()

@@ -14,14 +14,16 @@ pub mod predict;
 mod record;
 pub mod report;
 pub mod strategy;
+pub mod sweep;
 mod task;
+pub mod tensorboard;
 mod train;
 pub mod variant;
 
 pub use atomic::write_atomic;
 pub use compare::{
     Comparison, Metric, Observer, SilentObserver, StrategySummary, reference_index, run_experiment,
-    run_experiment_with, summarize, summarize_by,
+    run_experiment_with, summarize, summarize_against, summarize_by,
 };
 pub use config::{
     DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, OwnMeta, PRESETS, preset,

@@ -417,3 +417,170 @@ pub fn write_plots(
     }
     Ok(Some(files))
 }
+
+/// `(x, mean, 95% CI half-width)` points of one series of a sweep plot.
+pub(crate) type SweepSeries = (String, Vec<(f64, f64, f64)>);
+
+/// Series against a swept value, each with its 95% confidence band, as
+/// `<stem>.png` and `<stem>.svg` in `dir`; `None` when no font is available.
+pub(crate) fn write_sweep_lines(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    x: &str,
+    y: &str,
+    series: &[SweepSeries],
+) -> Result<Option<Vec<PathBuf>>> {
+    if !font_ready() {
+        return Ok(None);
+    }
+    let lines: Vec<Line> = series
+        .iter()
+        .map(|(label, pts)| Line {
+            label: label.clone(),
+            points: pts.iter().map(|p| (p.0, p.1)).collect(),
+            band: Some(pts.iter().map(|p| (p.0, p.1 - p.2, p.1 + p.2)).collect()),
+        })
+        .collect();
+    let figure = LinesFigure {
+        title,
+        x,
+        y,
+        lines: &lines,
+    };
+    both(dir, stem, &figure).map(Some)
+}
+
+/// A grid of values (`values[row][column]`, NaN where missing) as coloured cells with
+/// their numbers; darker is better.
+struct HeatMap<'a> {
+    title: &'a str,
+    x: &'a str,
+    y: &'a str,
+    columns: &'a [String],
+    rows: &'a [String],
+    values: &'a [Vec<f64>],
+    higher_is_better: bool,
+}
+
+impl Figure for HeatMap<'_> {
+    fn draw_on<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let finite = self
+            .values
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        if !lo.is_finite() {
+            return Err("no data".into());
+        }
+        let (nx, ny) = (self.columns.len(), self.rows.len());
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..nx as f64, 0f64..ny as f64)
+            .map_err(|e| e.to_string())?;
+        let name = |names: &[String], v: f64| {
+            let i = v.floor() as usize;
+            if (v - i as f64 - 0.5).abs() < 1e-6 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let (columns, rows) = (self.columns, self.rows);
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(self.x)
+            .y_desc(self.y)
+            .x_labels(2 * nx + 1)
+            .y_labels(2 * ny + 1)
+            .x_label_formatter(&|v| name(columns, *v))
+            .y_label_formatter(&|v| name(rows, *v))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let span = (hi - lo).max(1e-12);
+        for (r, row) in self.values.iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                let (x, y) = (c as f64, r as f64);
+                let fill = if v.is_finite() {
+                    let good = if self.higher_is_better {
+                        (v - lo) / span
+                    } else {
+                        (hi - v) / span
+                    };
+                    // From a pale yellow (worst) to a deep blue (best).
+                    let mix = |a: f64, b: f64| (a + (b - a) * good).round() as u8;
+                    RGBColor(mix(255.0, 8.0), mix(247.0, 48.0), mix(188.0, 107.0))
+                } else {
+                    RGBColor(230, 230, 230)
+                };
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x, y), (x + 1.0, y + 1.0)],
+                        fill.filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                let text_colour = if v.is_finite() && fill.1 < 140 {
+                    WHITE
+                } else {
+                    BLACK
+                };
+                let label = if v.is_finite() {
+                    format!("{v:.4}")
+                } else {
+                    "-".into()
+                };
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        label,
+                        (x + 0.3, y + 0.55),
+                        ("sans-serif", 14).into_font().color(&text_colour),
+                    )))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        root.present().map_err(|e| e.to_string())
+    }
+}
+
+/// A heat map of `values[row][column]` as `<stem>.png` and `<stem>.svg`; `None` when no
+/// font is available.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_heat_map(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    (x, columns): (&str, &[String]),
+    (y, rows): (&str, &[String]),
+    values: &[Vec<f64>],
+    higher_is_better: bool,
+) -> Result<Option<Vec<PathBuf>>> {
+    if !font_ready() {
+        return Ok(None);
+    }
+    let figure = HeatMap {
+        title,
+        x,
+        y,
+        columns,
+        rows,
+        values,
+        higher_is_better,
+    };
+    both(dir, stem, &figure).map(Some)
+}

@@ -21,6 +21,22 @@ pub fn load_run(dir: &Path) -> Result<(ExperimentConfig, Comparison)> {
 
 /// [`load_run`], judged by `metric`.
 pub fn load_run_by(dir: &Path, metric: Metric) -> Result<(ExperimentConfig, Comparison)> {
+    let (cfg, runs) = load_seed_runs(dir)?;
+    if metric.needs_classes() && cfg.task != crate::Task::Classification {
+        return Err(EngineError::Config(format!(
+            "--metric {}: a classification metric, and {} is {:?}",
+            metric.name(cfg.task),
+            cfg.name,
+            cfg.task
+        )));
+    }
+    let comparison = summarize_by(&cfg, &runs, metric);
+    Ok((cfg, comparison))
+}
+
+/// The configuration of a run directory and the records of every strategy-seed run it
+/// holds (per strategy in configuration order, the seeds that have records).
+pub fn load_seed_runs(dir: &Path) -> Result<(ExperimentConfig, Vec<Vec<SeedRun>>)> {
     let cfg_path = dir.join("config.json");
     let bytes = std::fs::read(&cfg_path).map_err(|source| EngineError::Io {
         path: cfg_path.clone(),
@@ -44,15 +60,7 @@ pub fn load_run_by(dir: &Path, metric: Metric) -> Result<(ExperimentConfig, Comp
         }
         runs.push(seeds);
     }
-    if metric.needs_classes() && cfg.task != crate::Task::Classification {
-        return Err(EngineError::Config(format!(
-            "--metric {}: a classification metric, and {} is {:?}",
-            metric.name(cfg.task),
-            cfg.name,
-            cfg.task
-        )));
-    }
-    Ok((cfg.clone(), summarize_by(&cfg, &runs, metric)))
+    Ok((cfg, runs))
 }
 
 fn fmt(v: f64) -> String {

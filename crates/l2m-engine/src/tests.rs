@@ -1052,3 +1052,100 @@ fn coverage_counts_distinct_samples_and_raises_alarms() {
         assert_eq!(r.train_distinct_per_class, r.train_samples_per_class);
     }
 }
+
+/// Counts the epochs trained.
+#[derive(Default)]
+struct EpochCount(usize);
+
+impl Observer for EpochCount {
+    fn epoch_done(&mut self, _record: &EpochRecord) {
+        self.0 += 1;
+    }
+}
+
+#[test]
+fn a_sweep_pairs_every_point_with_the_reference_resumes_and_grows() {
+    use crate::sweep::{Axis, Sweep, run_sweep};
+    let mut base = small(4);
+    base.seeds = vec![1, 2];
+    let sweep = |values: Vec<f64>| Sweep {
+        base: base.clone(),
+        strategy: StrategySpec::parse("learn2mix", 0.5).expect("learn2mix"),
+        reference: StrategySpec::parse("classical", 0.5).expect("classical"),
+        axes: vec![Axis {
+            option: "gamma".into(),
+            values,
+        }],
+        metric: Metric::Task,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sweep");
+    let mut count = EpochCount::default();
+    let s = run_sweep(&sweep(vec![0.1, 0.9]), &out, &mut count).expect("sweep");
+    // The reference and two points, two seeds, four epochs each.
+    assert_eq!(count.0, 3 * 2 * 4);
+    let labels: Vec<&str> = s.points.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(labels, ["gamma=0.1", "gamma=0.9"]);
+
+    // Each point is the plain learn2mix run with that gamma, and the paired difference
+    // is the mean over seeds of the point's final metric minus the reference's.
+    let last = |dir: &Path, name: &str, seed: u64| {
+        let p = dir
+            .join(format!("seed-{seed}"))
+            .join(name)
+            .join("records.jsonl");
+        record::read_records(&p).expect("records")[3].test_metric
+    };
+    let mut plain = base.clone();
+    plain.set_gamma(0.9);
+    let data = load(&plain, 2);
+    let spec = StrategySpec::parse("learn2mix", 0.9).expect("spec");
+    let direct = train_one(&plain, &spec, &data, 2, None, &mut SilentObserver).expect("train");
+    let point = out.join("points/gamma=0.9");
+    assert_eq!(direct.records[3].test_metric, last(&point, "gamma=0.9", 2));
+    let diffs: Vec<f64> = [1, 2]
+        .iter()
+        .map(|&seed| {
+            last(&point, "gamma=0.9", seed) - last(&out.join("reference"), "classical", seed)
+        })
+        .collect();
+    let d = s.points[1].minus_reference.expect("paired difference");
+    assert!(
+        (d.mean - (diffs[0] + diffs[1]) / 2.0).abs() < 1e-12,
+        "{d:?} vs {diffs:?}"
+    );
+
+    let md = std::fs::read_to_string(out.join("sweep.md")).expect("sweep.md");
+    assert!(
+        md.contains("(best)") && md.contains("## Recommendation"),
+        "{md}"
+    );
+    assert!(md.contains("| classical (reference) |"), "{md}");
+    assert!(out.join("sweep.json").is_file());
+
+    // Run again with a value added: only the new point trains.
+    let mut count = EpochCount::default();
+    let s = run_sweep(&sweep(vec![0.1, 0.9, 0.5]), &out, &mut count).expect("grown sweep");
+    assert_eq!(count.0, 2 * 4, "only gamma=0.5 is trained");
+    assert_eq!(s.points.len(), 3);
+
+    // Someone else's folder is never written into; unknown options and repeated values
+    // are refused by name.
+    let foreign = dir.path().join("mine");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("notes.txt"), "mine").expect("write");
+    let e = run_sweep(&sweep(vec![0.1]), &foreign, &mut SilentObserver).expect_err("foreign");
+    assert!(e.to_string().contains("not a sweep directory"), "{e}");
+    assert_eq!(std::fs::read_dir(&foreign).expect("read").count(), 1);
+    let mut bad = sweep(vec![0.1]);
+    bad.axes[0].option = "gama".into();
+    let e = bad.points().expect_err("unknown option");
+    assert!(
+        e.to_string().contains("no option \"gama\"") && e.to_string().contains("gamma"),
+        "{e}"
+    );
+    let e = sweep(vec![0.1, 0.1]).points().expect_err("twice");
+    assert!(e.to_string().contains("given twice"), "{e}");
+    let e = sweep(vec![0.0]).points().expect_err("gamma 0");
+    assert!(e.to_string().contains("gamma=0"), "{e}");
+}
