@@ -8,11 +8,13 @@
 //! - `cargo xtask bench [--runs N] [--scale F] [--only a,b] ...`: our training and data
 //!   workloads against the PyTorch reference, written to `docs/performance.md`.
 //! - `cargo xtask results RUN_DIR...`: `docs/results.md` from finished `l2m reproduce`
-//!   run directories.
+//!   run directories; `--evidence runs/evidence` writes its ablation and gamma-sensitivity
+//!   sections from the runs there.
 //! - `cargo xtask fuzz [TARGET...|all] [--minutes M]`: AFL++ (cargo-afl) on the parsers'
 //!   fuzz targets in `fuzz/`, figures written to `docs/reliability.md`.
 
 mod bench;
+mod evidence;
 mod fetch;
 mod fuzz;
 mod results;

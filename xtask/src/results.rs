@@ -109,19 +109,31 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
     let mut out = root.join("docs/results.md");
     let mut dirs = Vec::new();
     let mut only_paper = false;
+    let mut evidence: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
             "--paper-numbers" => only_paper = true,
+            "--evidence" => {
+                evidence = Some(PathBuf::from(
+                    it.next()
+                        .context("--evidence needs a folder (runs/evidence)")?,
+                ));
+            }
             flag if flag.starts_with("--") => bail!(
-                "unknown flag {flag:?}; expected --out FILE, --paper-numbers and run directories"
+                "unknown flag {flag:?}; expected --out FILE, --paper-numbers, --evidence DIR and run directories"
             ),
             dir => dirs.push(PathBuf::from(dir)),
         }
     }
+    if let Some(dir) = evidence {
+        return crate::evidence::write(root, &out, &dir);
+    }
     if dirs.is_empty() {
-        bail!("usage: cargo xtask results [--out FILE] [--paper-numbers] RUN_DIR...");
+        bail!(
+            "usage: cargo xtask results [--out FILE] [--paper-numbers] RUN_DIR... | --evidence DIR"
+        );
     }
     let notes = std::fs::read_to_string(root.join(PAPER_NOTES)).unwrap_or_default();
     if only_paper {

@@ -241,6 +241,9 @@ pub struct PointSummary {
     pub seeds: usize,
     /// Training seconds until the target, over the seeds that reach it.
     pub seconds_to_target: Option<Summary>,
+    /// Paired over seeds: this point's final metric minus the best point's.
+    #[serde(default)]
+    pub minus_best: Option<Summary>,
 }
 
 /// A sweep's summary: what `sweep.md` and `sweep.json` hold.
@@ -268,7 +271,8 @@ pub struct SweepSummary {
     pub points: Vec<PointSummary>,
     /// The index of the best point by final metric.
     pub best: Option<usize>,
-    /// The points whose 95% interval of the final metric overlaps the best's.
+    /// The best point and those whose paired difference to it has a 95% interval that
+    /// includes 0.
     pub flat: Vec<usize>,
 }
 
@@ -288,7 +292,28 @@ fn over_seeds(c: &crate::StrategySummary, seeds: usize) -> PointSummary {
         reached: epochs.len(),
         seeds,
         seconds_to_target: c.seconds_to_target,
+        minus_best: None,
     }
+}
+
+/// Each seed's final value of `metric` after `done` epochs.
+fn finals(runs: &[SeedRun], metric: Metric, done: usize) -> Vec<(u64, f64)> {
+    runs.iter()
+        .filter_map(|(r, info)| {
+            r.get(done.wrapping_sub(1))
+                .and_then(|r| metric.of(r))
+                .map(|v| (info.seed, v))
+        })
+        .collect()
+}
+
+/// Paired over the seeds both have: `a` minus `b`.
+fn paired(a: &[(u64, f64)], b: &[(u64, f64)]) -> Option<Summary> {
+    let d: Vec<f64> = a
+        .iter()
+        .filter_map(|(s, v)| b.iter().find(|(t, _)| t == s).map(|(_, w)| v - w))
+        .collect();
+    convergence::summarize(&d)
 }
 
 /// Reads every run of `sweep` under `out` back (what has been trained so far) and
@@ -328,25 +353,31 @@ pub fn summarise(sweep: &Sweep, out: &Path) -> Result<SweepSummary> {
             key(a.1).total_cmp(&key(b.1))
         })
         .map(|(i, _)| i);
-    let flat = match best {
-        Some(b) => {
-            let interval = |s: &Summary| {
-                let h = if s.ci95.is_finite() { s.ci95 } else { 0.0 };
-                (s.mean - h, s.mean + h)
-            };
-            let (lo, hi) = interval(&summaries[b].final_metric);
-            summaries
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| {
-                    let (a, z) = interval(&p.final_metric);
-                    p.final_metric.mean.is_finite() && a <= hi && z >= lo
-                })
-                .map(|(i, _)| i)
-                .collect()
+    // Within noise of the best: the paired difference to it (same seeds, same initial
+    // weights) has a 95% interval that includes 0. With one seed there is no interval, and
+    // only the best itself is listed.
+    let mut summaries = summaries;
+    let mut flat = Vec::new();
+    if let Some(b) = best {
+        let per_seed: Vec<Vec<(u64, f64)>> = runs[1..]
+            .iter()
+            .map(|r| finals(r, sweep.metric, c.epochs_done))
+            .collect();
+        for (i, p) in summaries.iter_mut().enumerate() {
+            if i == b {
+                flat.push(i);
+                continue;
+            }
+            p.minus_best = paired(&per_seed[i], &per_seed[b]);
+            if let Some(d) = &p.minus_best
+                && d.n >= 2
+                && d.ci95.is_finite()
+                && d.mean.abs() <= d.ci95
+            {
+                flat.push(i);
+            }
         }
-        None => Vec::new(),
-    };
+    }
     Ok(SweepSummary {
         experiment: sweep.base.name.clone(),
         strategy: sweep.strategy.name().to_string(),
@@ -440,7 +471,7 @@ impl SweepSummary {
         };
         let _ = writeln!(
             s,
-            "Test {} after {} of {} epochs ({better}), mean ± 95% CI over {} seeds; every point is paired with **{}** on the same seeds and initial weights. Common target: {}.\n",
+            "Test {} after {} of {} epochs ({better}), mean ± 95% CI over {} seeds; every point is paired with **{}** on the same seeds and initial weights. A point is within noise of the best when its paired difference to the best has a 95% interval that includes 0. Common target: {}.\n",
             self.metric,
             self.epochs_done,
             self.epochs,
@@ -450,10 +481,10 @@ impl SweepSummary {
         );
         let _ = writeln!(
             s,
-            "| point | final {} | minus {} (paired) | verdict | epochs to target | seconds to target |",
+            "| point | final {} | minus {} (paired) | verdict | minus the best (paired) | epochs to target | seconds to target |",
             self.metric, self.reference.label
         );
-        let _ = writeln!(s, "|---|---:|---:|---|---:|---:|");
+        let _ = writeln!(s, "|---|---:|---:|---|---:|---:|---:|");
         for (i, p) in self.points.iter().enumerate() {
             let mark = if Some(i) == self.best {
                 " **(best)**"
@@ -464,7 +495,7 @@ impl SweepSummary {
             };
             let _ = writeln!(
                 s,
-                "| {}{mark} | {} | {} | {} | {} | {} |",
+                "| {}{mark} | {} | {} | {} | {} | {} | {} |",
                 self.label_of(&p.values),
                 cell(&p.final_metric),
                 p.minus_reference.as_ref().map_or("-".into(), cell),
@@ -473,6 +504,7 @@ impl SweepSummary {
                     self.direction,
                     &self.reference.label
                 )),
+                p.minus_best.as_ref().map_or("-".into(), cell),
                 epochs_cell(p),
                 p.seconds_to_target.as_ref().map_or("-".into(), cell)
             );
@@ -480,7 +512,7 @@ impl SweepSummary {
         let r = &self.reference;
         let _ = writeln!(
             s,
-            "| {} (reference) | {} | - | - | {} | {} |\n",
+            "| {} (reference) | {} | - | - | - | {} | {} |\n",
             r.label,
             cell(&r.final_metric),
             epochs_cell(r),
@@ -555,18 +587,39 @@ impl SweepSummary {
                     number(hi)
                 );
             } else if self.flat.len() > 1 {
-                let _ = write!(
-                    s,
-                    " Values of {option} from {} to {} are within noise of it (their 95% intervals overlap the best's): choose within that range; the others are measurably worse.",
-                    number(lo),
-                    number(hi)
-                );
+                // A contiguous run of the sorted values reads as a range; otherwise list them.
+                let mut all: Vec<f64> = self.points.iter().map(|p| p.values[0]).collect();
+                all.sort_by(f64::total_cmp);
+                let inside = all.iter().filter(|v| (lo..=hi).contains(*v)).count();
+                if inside == values.len() {
+                    let _ = write!(
+                        s,
+                        " Values of {option} from {} to {} are within noise of it (paired over seeds, the 95% interval of their difference to it includes 0): choose within that range; the values outside it are measurably worse.",
+                        number(lo),
+                        number(hi)
+                    );
+                } else {
+                    let mut listed = values.clone();
+                    listed.sort_by(f64::total_cmp);
+                    let listed: Vec<String> = listed.into_iter().map(number).collect();
+                    let _ = write!(
+                        s,
+                        " The values of {option} within noise of it (paired over seeds) are {}, not a contiguous range: the response is noisy here, and more seeds would sharpen it.",
+                        listed.join(", ")
+                    );
+                }
             } else {
-                let _ = write!(
-                    s,
-                    " No other value is within noise of it: {option} matters here, and {} is the value to use.",
-                    number(best.values[0])
-                );
+                if best.final_metric.n < 2 {
+                    s.push_str(
+                        " With one seed there are no intervals: run more seeds before choosing.",
+                    );
+                } else {
+                    let _ = write!(
+                        s,
+                        " Every other value is measurably worse (paired over seeds): {option} matters here, and {} is the value to use.",
+                        number(best.values[0])
+                    );
+                }
             }
         } else {
             let _ = write!(

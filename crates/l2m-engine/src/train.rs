@@ -481,6 +481,9 @@ pub fn train_with(
     }
     let first = records.len() + 1;
     let mut last_sync = Instant::now();
+    // Coverage alarms: the first epoch's are warnings, later ones are counted and
+    // summarised at the run's end (every one is in the records).
+    let (mut alarm_epochs, mut alarm_total) = (0usize, 0usize);
     observer.run_started(name, seed, cfg.epochs, records.len());
     for epoch in first..=cfg.epochs {
         let started = Instant::now();
@@ -499,8 +502,16 @@ pub fn train_with(
         let train_seconds = started.elapsed().as_secs_f64();
         let coverage_alarms =
             coverage_alarms(&train_set, &train_estimate.counts, &alpha, cfg.batch_size);
-        for a in &coverage_alarms {
-            tracing::warn!(strategy = name, seed, epoch, "coverage: {a}");
+        if !coverage_alarms.is_empty() {
+            alarm_epochs += 1;
+            alarm_total += coverage_alarms.len();
+            for a in &coverage_alarms {
+                if alarm_epochs == 1 {
+                    tracing::warn!(strategy = name, seed, epoch, "coverage: {a}");
+                } else {
+                    tracing::debug!(strategy = name, seed, epoch, "coverage: {a}");
+                }
+            }
         }
 
         let eval_started = Instant::now();
@@ -597,6 +608,13 @@ pub fn train_with(
         }
     }
     observer.run_finished(name, seed);
+    if alarm_epochs > 1 {
+        tracing::warn!(
+            strategy = name,
+            seed,
+            "coverage: {alarm_total} alarms in {alarm_epochs} epochs of this run (each is in its records and the report)"
+        );
+    }
     Ok(TrainOutcome { records, info })
 }
 
