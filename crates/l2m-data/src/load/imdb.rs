@@ -62,10 +62,12 @@ impl Vocabulary {
                 *counts.entry(t.as_str()).or_default() += 1;
             }
         }
-        let mut kept: Vec<(&str, usize)> = counts
-            .into_iter()
-            .filter(|(_, c)| *c >= min_count)
-            .collect();
+        Self::from_counts(counts.into_iter(), min_count)
+    }
+
+    /// The vocabulary of tokens counted `counts` times (each token once), as [`Vocabulary::build`].
+    fn from_counts<'a>(counts: impl Iterator<Item = (&'a str, usize)>, min_count: usize) -> Self {
+        let mut kept: Vec<(&str, usize)> = counts.filter(|(_, c)| *c >= min_count).collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let tokens: Vec<String> = ["<pad>", "<unk>"]
             .into_iter()
@@ -161,6 +163,51 @@ pub fn tokenize(text: &str) -> Vec<String> {
     out
 }
 
+/// Reviews tokenised per chunk when reading.
+const CHUNK: usize = 2048;
+
+/// Every distinct token seen, numbered in the order met.
+#[derive(Default)]
+struct Interner {
+    index: HashMap<String, u32>,
+    tokens: Vec<String>,
+}
+
+impl Interner {
+    /// Tokenises a chunk of reviews in parallel and appends each as its token numbers.
+    fn add(
+        &mut self,
+        path: &Path,
+        chunk: Vec<(String, u32, Vec<u8>)>,
+        out: &mut Vec<(String, u32, Vec<u32>)>,
+    ) -> Result<()> {
+        let docs: Vec<Vec<String>> = chunk
+            .par_iter()
+            .map(|(name, _, bytes)| {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|e| format_err(&path.join(name), format!("not UTF-8 text: {e}")))?;
+                Ok(tokenize(text))
+            })
+            .collect::<Result<_>>()?;
+        for ((name, label, _), doc) in chunk.into_iter().zip(docs) {
+            let ids = doc
+                .into_iter()
+                .map(|t| match self.index.get(&t) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.tokens.len() as u32;
+                        self.tokens.push(t.clone());
+                        self.index.insert(t, id);
+                        id
+                    }
+                })
+                .collect();
+            out.push((name, label, ids));
+        }
+        Ok(())
+    }
+}
+
 /// IMDB ready for training: the two splits (one sample store) and the vocabulary.
 #[derive(Debug, Clone)]
 pub struct Imdb {
@@ -176,7 +223,12 @@ pub struct Imdb {
 /// `.tar.gz`), classes `neg` = 0 and `pos` = 1.
 pub fn load_imdb(path: &Path, opts: &ImdbOptions) -> Result<Imdb> {
     let source = Source::open(path)?;
-    let mut reviews: Vec<(String, u32, Vec<u8>)> = Vec::new();
+    // Reviews are tokenised as they are read, a chunk at a time in parallel, and every
+    // token is interned: a review is kept as its token numbers, never as strings, so the
+    // peak stays near the token matrix's size rather than the strings' (about 1 GiB).
+    let mut interner = Interner::default();
+    let mut reviews: Vec<(String, u32, Vec<u32>)> = Vec::new();
+    let mut chunk: Vec<(String, u32, Vec<u8>)> = Vec::new();
     source.for_each(
         |n| {
             let parts: Vec<&str> = n.split('/').collect();
@@ -188,10 +240,14 @@ pub fn load_imdb(path: &Path, opts: &ImdbOptions) -> Result<Imdb> {
         },
         |n, bytes| {
             let label = u32::from(n.split('/').rev().nth(1) == Some("pos"));
-            reviews.push((n.to_string(), label, bytes));
+            chunk.push((n.to_string(), label, bytes));
+            if chunk.len() == CHUNK {
+                interner.add(path, std::mem::take(&mut chunk), &mut reviews)?;
+            }
             Ok(())
         },
     )?;
+    interner.add(path, chunk, &mut reviews)?;
     if reviews.is_empty() {
         return Err(DataError::Missing {
             what: "IMDB reviews ({train,test}/{pos,neg}/*.txt)".into(),
@@ -199,14 +255,6 @@ pub fn load_imdb(path: &Path, opts: &ImdbOptions) -> Result<Imdb> {
         });
     }
     reviews.sort_by(|a, b| a.0.cmp(&b.0));
-    let docs: Vec<Vec<String>> = reviews
-        .par_iter()
-        .map(|(name, _, bytes)| {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|e| format_err(&path.join(name), format!("not UTF-8 text: {e}")))?;
-            Ok(tokenize(text))
-        })
-        .collect::<Result<_>>()?;
     let labels: Vec<u32> = reviews.iter().map(|r| r.1).collect();
     let mut members = vec![Vec::new(), Vec::new()];
     for (i, &l) in labels.iter().enumerate() {
@@ -219,14 +267,36 @@ pub fn load_imdb(path: &Path, opts: &ImdbOptions) -> Result<Imdb> {
         });
     }
     let (train_idx, test_idx) = stratified_indices(&members, opts.test_fraction, opts.seed)?;
-    let vocab = Vocabulary::build(
-        train_idx.iter().flatten().map(|&i| &docs[i as usize]),
+    let mut counts = vec![0usize; interner.tokens.len()];
+    for &i in train_idx.iter().flatten() {
+        for &t in &reviews[i as usize].2 {
+            counts[t as usize] += 1;
+        }
+    }
+    let vocab = Vocabulary::from_counts(
+        interner
+            .tokens
+            .iter()
+            .map(String::as_str)
+            .zip(counts.iter().copied())
+            .filter(|(_, c)| *c > 0),
         opts.min_count,
     );
-    let tokens: Vec<u32> = docs
-        .par_iter()
-        .flat_map_iter(|d| vocab.encode(d, opts.max_len))
-        .collect();
+    let to_vocab: Vec<u32> = interner.tokens.iter().map(|t| vocab.id(t)).collect();
+    drop(interner);
+    // Filled in place: collecting per-thread pieces would hold the matrix twice.
+    let mut tokens = vec![Vocabulary::PAD; reviews.len() * opts.max_len];
+    if opts.max_len > 0 {
+        tokens
+            .par_chunks_mut(opts.max_len)
+            .zip(reviews.par_iter())
+            .for_each(|(row, (_, _, doc))| {
+                for (slot, &t) in row.iter_mut().zip(doc) {
+                    *slot = to_vocab[t as usize];
+                }
+            });
+    }
+    drop(reviews);
     let all = ClassDataset::new(
         "imdb",
         Features::Tokens(tokens),
@@ -299,6 +369,86 @@ mod tests {
         f.push(("aclImdb/README".into(), b"readme".to_vec()));
         f.push(("aclImdb/train/unsup/0_0.txt".into(), b"unlabelled".to_vec()));
         f
+    }
+
+    /// The loader before it streamed: every review's tokens as strings, the vocabulary from
+    /// the training split's, then the encoding. The streaming loader must give the same.
+    fn reference(path: &Path, opts: &ImdbOptions) -> (Vec<u32>, Vec<u32>, Vocabulary) {
+        let source = Source::open(path).expect("source");
+        let mut reviews: Vec<(String, u32, Vec<u8>)> = Vec::new();
+        source
+            .for_each(
+                |n| n.ends_with(".txt") && (n.contains("/pos/") || n.contains("/neg/")),
+                |n, bytes| {
+                    let label = u32::from(n.split('/').rev().nth(1) == Some("pos"));
+                    reviews.push((n.to_string(), label, bytes));
+                    Ok(())
+                },
+            )
+            .expect("read");
+        reviews.sort_by(|a, b| a.0.cmp(&b.0));
+        let docs: Vec<Vec<String>> = reviews
+            .iter()
+            .map(|r| tokenize(std::str::from_utf8(&r.2).expect("utf-8")))
+            .collect();
+        let labels: Vec<u32> = reviews.iter().map(|r| r.1).collect();
+        let mut members = vec![Vec::new(), Vec::new()];
+        for (i, &l) in labels.iter().enumerate() {
+            members[l as usize].push(i as u32);
+        }
+        let (train_idx, _) =
+            stratified_indices(&members, opts.test_fraction, opts.seed).expect("split");
+        let vocab = Vocabulary::build(
+            train_idx.iter().flatten().map(|&i| &docs[i as usize]),
+            opts.min_count,
+        );
+        let tokens = docs
+            .iter()
+            .flat_map(|d| vocab.encode(d, opts.max_len))
+            .collect();
+        (tokens, labels, vocab)
+    }
+
+    #[test]
+    fn streaming_gives_what_the_string_loader_gave_across_chunks() {
+        // More reviews than a chunk, words drawn so that counts straddle min_count.
+        let mut f = Vec::new();
+        let words = [
+            "good", "bad", "plot", "actor", "it's", "!", "dull", "fine", "ok",
+        ];
+        for i in 0..(CHUNK + 700) {
+            let split = if i % 2 == 0 { "train" } else { "test" };
+            let label = if i % 3 == 0 { "pos" } else { "neg" };
+            let text: Vec<String> = (0..(i % 17 + 3))
+                .map(|j| {
+                    let w = words[(i * 7 + j * 3) % words.len()];
+                    if (i + j) % 11 == 0 {
+                        format!("{w}{}", i % 97)
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            f.push((
+                format!("aclImdb/{split}/{label}/{i}_1.txt"),
+                format!("{}<br />The END.", text.join(" ")).into_bytes(),
+            ));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_tar_gz(&dir.path().join("imdb.tar.gz"), &f);
+        let opts = ImdbOptions {
+            max_len: 12,
+            ..ImdbOptions::default()
+        };
+        let path = dir.path().join("imdb.tar.gz");
+        let got = load_imdb(&path, &opts).expect("load");
+        let (tokens, labels, vocab) = reference(&path, &opts);
+        assert_eq!(got.vocab, vocab);
+        let Features::Tokens(t) = got.train.samples().features() else {
+            panic!("tokens");
+        };
+        assert_eq!(t, &tokens);
+        assert_eq!(got.train.samples().classes(), labels.as_slice());
     }
 
     #[test]
