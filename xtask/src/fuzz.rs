@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [TARGET...|all] [--minutes M] [--memory-mb MB] [--no-doc]`: coverage-guided
+//! `cargo xtask fuzz [TARGET...|all] [--minutes M] [--memory-mb MB] [--no-doc] [--report]`: coverage-guided
 //! fuzzing of l2m's parsers with AFL++ through cargo-afl, then the figures in
 //! `docs/reliability.md`.
 //!
@@ -9,7 +9,8 @@
 //! default) under a memory limit (`-m`, 2048 MiB by default) and a 10 s per-input time
 //! limit, and reads back `fuzzer_stats`. Inputs that crashed are copied into
 //! `fuzz/regressions/<target>/` (which `cargo test -p l2m-fuzz` replays) and make the
-//! command fail; hangs are kept under `target/fuzz/` and fail it too.
+//! command fail; hangs are kept under `target/fuzz/` and fail it too. `--report` only
+//! rewrites the table from the last campaign's `target/fuzz/out/<target>/default/fuzzer_stats`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ struct Options {
     minutes: f64,
     memory_mb: u64,
     doc: bool,
+    report_only: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -42,6 +44,7 @@ fn parse(args: &[String]) -> Result<Options> {
         minutes: 10.0,
         memory_mb: 2048,
         doc: true,
+        report_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -62,6 +65,7 @@ fn parse(args: &[String]) -> Result<Options> {
                     .with_context(|| format!("--memory-mb: expected at least 64, got {v:?}"))?;
             }
             "--no-doc" => o.doc = false,
+            "--report" => o.report_only = true,
             "all" => o.targets.extend(TARGETS.iter().map(|t| t.to_string())),
             t if TARGETS.contains(&t) => o.targets.push(t.to_string()),
             other => bail!(
@@ -84,7 +88,6 @@ struct Figures {
     paths: u64,
     crashes: u64,
     hangs: u64,
-    peak_rss_mb: u64,
     coverage: String,
 }
 
@@ -106,7 +109,6 @@ fn stats(path: &Path) -> Result<Figures> {
         paths: num("corpus_count")?,
         crashes: num("saved_crashes")?,
         hangs: num("saved_hangs")?,
-        peak_rss_mb: num("peak_rss_mb").unwrap_or(0),
         coverage: map.get("bitmap_cvg").unwrap_or(&"?").to_string(),
     })
 }
@@ -127,6 +129,18 @@ fn check(cmd: &mut Command) -> Result<()> {
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let o = parse(args)?;
+    if o.report_only {
+        let out = root.join("target/fuzz/out");
+        let results = o
+            .targets
+            .iter()
+            .map(|t| Ok((t.clone(), stats(&out.join(t).join("default/fuzzer_stats"))?)))
+            .collect::<Result<Vec<_>>>()?;
+        let doc = root.join("docs/reliability.md");
+        write_table(&doc, &results, &o)?;
+        say(&format!("updated {} from {}", doc.display(), out.display()));
+        return Ok(());
+    }
     let afl = Command::new("cargo").args(["afl", "--version"]).output();
     if !afl.is_ok_and(|out| out.status.success()) {
         bail!(
@@ -200,8 +214,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         )?;
         let f = stats(&out.join("default/fuzzer_stats"))?;
         say(&format!(
-            "{t}: {} executions in {} s, {} paths, {} crashes, {} hangs, peak RSS {} MiB",
-            f.execs, f.seconds, f.paths, f.crashes, f.hangs, f.peak_rss_mb
+            "{t}: {} executions in {} s, {} paths, {} crashes, {} hangs",
+            f.execs, f.seconds, f.paths, f.crashes, f.hangs
         ));
         if f.crashes > 0 {
             let kept = keep_crashes(root, t, &out.join("default/crashes"))?;
@@ -261,14 +275,13 @@ const END: &str = "<!-- fuzz end -->";
 fn row(t: &str, f: &Figures, o: &Options) -> String {
     let minutes = f.seconds as f64 / 60.0;
     format!(
-        "| `{t}` | {} | {minutes:.1} min | {:.0} | {} | {} | {} | {} | {} MiB | {} MiB |",
+        "| `{t}` | {} | {minutes:.1} min | {:.0} | {} | {} | {} | {} | {} MiB |",
         f.execs,
         f.execs as f64 / (f.seconds.max(1) as f64),
         f.paths,
         f.coverage,
         f.crashes,
         f.hangs,
-        f.peak_rss_mb,
         o.memory_mb
     )
 }
@@ -294,7 +307,7 @@ fn write_table(doc: &Path, results: &[(String, Figures)], o: &Options) -> Result
         rows.insert(t.clone(), row(t, f, o));
     }
     let mut table = String::from(
-        "| target | executions | time | exec/s | corpus | map coverage | crashes | hangs | peak RSS | limit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| target | executions | time | exec/s | corpus | map coverage | crashes | hangs | memory limit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for t in TARGETS {
         if let Some(r) = rows.get(t) {
@@ -338,9 +351,7 @@ mod tests {
         let text = std::fs::read_to_string(&doc).expect("read");
         assert!(text.contains("| `idx` | old |"), "{text}");
         assert!(
-            text.contains(
-                "| `csv` | 123456 | 10.0 min | 206 | 77 | 3.21% | 0 | 1 | 45 MiB | 2048 MiB |"
-            ),
+            text.contains("| `csv` | 123456 | 10.0 min | 206 | 77 | 3.21% | 0 | 1 | 2048 MiB |"),
             "{text}"
         );
         assert!(text.find("`idx`") < text.find("`csv`"), "target order");
