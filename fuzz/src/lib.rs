@@ -425,7 +425,7 @@ fn spec(strategy: &str) -> l2m_engine::StrategySpec {
         .unwrap_or_else(|e| panic!("strategy {strategy}: {e}"))
 }
 
-/// Trains `strategy` for [`TEMPLATE_EPOCHS`] into `dir` (the template a fuzzed
+/// Trains `strategy` for one epoch into `dir` (the template a fuzzed
 /// `checkpoint.json` is dropped into).
 pub fn checkpoint_template(strategy: &str, dir: &Path) -> Result<()> {
     let cfg = checkpoint_config(TEMPLATE_EPOCHS);
