@@ -335,6 +335,28 @@ fn reproduce_prints_a_config_that_run_accepts_and_writes_a_report() {
 }
 
 /// Records of every run of a run directory, without the wall-clock fields.
+/// `l2m compare` on the default Mean Estimation set, 2 seeds, quietly, into `out`.
+fn small_compare(epochs: usize, out: &Path) -> Vec<String> {
+    let epochs = epochs.to_string();
+    [
+        "compare", "--epochs", &epochs, "--seeds", "2", "--lr", "1e-3", "-b", "100", "-q", "-o",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([out.to_string_lossy().into_owned()])
+    .collect()
+}
+
+/// Runs `l2m args` to its end and returns the records it wrote into `out`.
+fn uninterrupted(args: &[String], out: &Path) -> Vec<serde_json::Value> {
+    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    records_without_time(out)
+}
+
 fn records_without_time(dir: &Path) -> Vec<serde_json::Value> {
     let mut all = Vec::new();
     for seed in 0..2 {
@@ -375,22 +397,9 @@ fn wait_for_checkpoint(dir: &Path, child: &mut std::process::Child) {
 #[test]
 fn a_killed_or_interrupted_run_resumes_with_the_same_command_and_the_same_curves() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = |out: &Path| -> Vec<String> {
-        [
-            "compare", "--epochs", "150", "--seeds", "2", "--lr", "1e-3", "-b", "100", "-q", "-o",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([out.to_string_lossy().into_owned()])
-        .collect()
-    };
+    let args = |out: &Path| small_compare(150, out);
     let straight = dir.path().join("straight");
-    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
-        .args(args(&straight))
-        .output()
-        .expect("runs");
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let expected = records_without_time(&straight);
+    let expected = uninterrupted(&args(&straight), &straight);
     assert_eq!(expected.len(), 4 * 150);
 
     // Killed (SIGKILL: no chance to clean up), then the same command again.
@@ -931,22 +940,9 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_full_disk_is_an_error_naming_the_file_and_the_run_resumes_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = |out: &Path| -> Vec<String> {
-        [
-            "compare", "--epochs", "60", "--seeds", "2", "--lr", "1e-3", "-b", "100", "-q", "-o",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([out.to_string_lossy().into_owned()])
-        .collect()
-    };
+    let args = |out: &Path| small_compare(60, out);
     let straight = dir.path().join("straight");
-    let o = Command::new(env!("CARGO_BIN_EXE_l2m"))
-        .args(args(&straight))
-        .output()
-        .expect("runs");
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let expected = records_without_time(&straight);
+    let expected = uninterrupted(&args(&straight), &straight);
     // Half the largest file the run writes: the limit is reached part-way through.
     let largest = files_under(&straight)
         .iter()

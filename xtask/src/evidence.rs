@@ -19,6 +19,8 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::results::{Stat, Summary, number};
+
 /// The experiments of the ablation table, in its order.
 pub const ABLATION_EXPERIMENTS: [&str; 7] = [
     "mean-estimation",
@@ -49,55 +51,11 @@ pub const SWEEP_HEADING: &str = "## Gamma sensitivity";
 /// Where the person-written reading of the evidence is kept (included verbatim).
 const NOTES: &str = "docs/results/evidence-notes.md";
 
-#[derive(Deserialize, Clone, Copy)]
-struct Stat {
-    mean: f64,
-    ci95: f64,
-    n: usize,
-}
-
-#[derive(Deserialize)]
-struct StrategySummary {
-    strategy: String,
-    final_test: Stat,
-    final_minus_reference: Option<Stat>,
-    #[serde(default)]
-    final_worst_class: Option<Stat>,
-    epochs_to_target: Option<usize>,
-    #[serde(default)]
-    seconds_to_target: Option<Stat>,
-}
-
-#[derive(Deserialize)]
-struct Summary {
-    metric: String,
-    direction: String,
-    epochs: usize,
-    #[serde(default)]
-    epochs_done: usize,
-    seeds: Vec<u64>,
-    reference: String,
-    target: Option<f64>,
-    strategies: Vec<StrategySummary>,
-}
-
 #[derive(Deserialize)]
 struct SweepSummary {
     #[serde(default)]
     epochs_done: usize,
     epochs: usize,
-}
-
-fn number(v: f64) -> String {
-    if !v.is_finite() {
-        return "-".into();
-    }
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e4).contains(&a) {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.4}")
-    }
 }
 
 fn cell(s: &Stat) -> String {

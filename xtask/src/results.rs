@@ -28,29 +28,42 @@ const PAPER: [(&str, &str); 6] = [
     ("cifar10-reconstruction", "100, 110"),
 ];
 
-#[derive(Deserialize)]
-struct Stat {
-    mean: f64,
-    ci95: f64,
-    n: usize,
+/// A summary over seeds, as `summary.json` holds it.
+#[derive(Deserialize, Clone, Copy)]
+pub(crate) struct Stat {
+    pub mean: f64,
+    pub ci95: f64,
+    pub n: usize,
 }
 
+/// One strategy of `summary.json`: the fields this page reads.
 #[derive(Deserialize)]
-struct StrategySummary {
-    strategy: String,
-    final_test: Stat,
-    final_minus_reference: Option<Stat>,
-    epochs_to_target: Option<usize>,
+pub(crate) struct StrategySummary {
+    pub strategy: String,
+    pub final_test: Stat,
+    pub final_minus_reference: Option<Stat>,
+    #[serde(default)]
+    pub final_worst_class: Option<Stat>,
+    pub epochs_to_target: Option<usize>,
+    #[serde(default)]
+    pub seconds_to_target: Option<Stat>,
 }
 
+/// `summary.json` of a run directory: the fields this page reads.
 #[derive(Deserialize)]
-struct Summary {
-    experiment: String,
-    metric: String,
-    epochs: usize,
-    seeds: Vec<u64>,
-    reference: String,
-    strategies: Vec<StrategySummary>,
+pub(crate) struct Summary {
+    pub experiment: String,
+    pub metric: String,
+    #[serde(default)]
+    pub direction: String,
+    pub epochs: usize,
+    #[serde(default)]
+    pub epochs_done: usize,
+    pub seeds: Vec<u64>,
+    pub reference: String,
+    #[serde(default)]
+    pub target: Option<f64>,
+    pub strategies: Vec<StrategySummary>,
 }
 
 #[derive(Deserialize)]
@@ -387,8 +400,12 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-fn number(v: f64) -> String {
-    if v != 0.0 && v.abs() < 1e-3 {
+/// A value as the page writes it: four decimals, or scientific below 1e-3 and from 1e4.
+pub(crate) fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e4) {
         format!("{v:.3e}")
     } else {
         format!("{v:.4}")

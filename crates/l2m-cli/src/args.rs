@@ -195,10 +195,10 @@ pub struct RunArgs {
     pub overrides: Overrides,
 }
 
-/// Settings every training command can override; anything not given keeps the
-/// experiment's own value.
-#[derive(Debug, Args, Default)]
-pub struct Overrides {
+/// A run's budget and place: what every training command, `sweep` included, can set;
+/// anything not given keeps the experiment's own value.
+#[derive(Debug, Args, Default, Clone)]
+pub struct Budget {
     /// Epochs per run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: Option<u64>,
@@ -211,12 +211,31 @@ pub struct Overrides {
     /// Adam learning rate (a positive number).
     #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// learn2mix mixing rate gamma, in (0, 1].
-    #[arg(long, value_parser = unit_interval, allow_negative_numbers = true)]
-    pub gamma: Option<f64>,
     /// Training batch size.
     #[arg(long, short = 'b', value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: Option<u64>,
+    /// Folder the datasets are read from (default: data, filled by `cargo xtask fetch-data`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// At most N samples per class in each split (after imbalancing), for quick runs; a cap
+    /// below the smaller classes' sizes also flattens the imbalance.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Device: cpu, cuda[:N] or metal[:N] (GPU devices need the matching build feature).
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
+}
+
+/// Settings every training command can override; anything not given keeps the
+/// experiment's own value.
+#[derive(Debug, Args, Default)]
+pub struct Overrides {
+    /// Epochs, seeds, learning rate, batch size, data and device.
+    #[command(flatten)]
+    pub budget: Budget,
+    /// learn2mix mixing rate gamma, in (0, 1].
+    #[arg(long, value_parser = unit_interval, allow_negative_numbers = true)]
+    pub gamma: Option<f64>,
     /// Comma-separated strategies: learn2mix, classical, stratified, balanced, focal,
     /// smote, importance, curriculum, group-dro (default: those the paper compares for the
     /// experiment). `KIND:OPTION=VALUE...` sets options of one entry and labels it, so the
@@ -247,16 +266,6 @@ pub struct Overrides {
     /// at every update).
     #[arg(long, value_name = "train|held-out:F", value_parser = parse_loss_source)]
     pub loss_source: Option<LossSource>,
-    /// Folder the datasets are read from (default: data, filled by `cargo xtask fetch-data`).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// At most N samples per class in each split (after imbalancing), for quick runs; a cap
-    /// below the smaller classes' sizes also flattens the imbalance.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub limit: Option<u64>,
-    /// Device: cpu, cuda[:N] or metal[:N] (GPU devices need the matching build feature).
-    #[arg(long)]
-    pub device: Option<DeviceKind>,
     /// Run directory (default: runs/<experiment>-<hash of the settings>). A directory that
     /// holds the same settings is resumed; one holding other settings is refused.
     #[arg(long, short = 'o')]
@@ -370,7 +379,9 @@ impl CompareArgs {
     /// The experiment preset (or the user's data) with these flags applied, validated.
     pub fn resolve(&self) -> anyhow::Result<ExperimentConfig> {
         let cfg = match &self.own.data {
-            Some(_) => self.own.config(self.overrides.batch_size.is_some())?,
+            Some(_) => self
+                .own
+                .config(self.overrides.budget.batch_size.is_some())?,
             None => l2m_engine::preset_variant(&self.experiment, self.variant)
                 .map_err(|e| anyhow::anyhow!("--experiment: {e}"))?,
         };
@@ -491,9 +502,9 @@ impl OwnArgs {
     }
 }
 
-impl Overrides {
-    /// `cfg` with these flags applied, validated.
-    pub fn apply(&self, mut cfg: ExperimentConfig) -> anyhow::Result<ExperimentConfig> {
+impl Budget {
+    /// Sets on `cfg` what was given.
+    pub fn apply(&self, cfg: &mut ExperimentConfig) -> anyhow::Result<()> {
         if let Some(e) = self.epochs {
             cfg.epochs = usize::try_from(e)?;
         }
@@ -518,6 +529,23 @@ impl Overrides {
         if let Some(b) = self.batch_size {
             cfg.batch_size = usize::try_from(b)?;
         }
+        if let Some(d) = self.device {
+            cfg.device = d;
+        }
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        if let Some(n) = self.limit {
+            cfg.limit = Some(usize::try_from(n)?);
+        }
+        Ok(())
+    }
+}
+
+impl Overrides {
+    /// `cfg` with these flags applied, validated.
+    pub fn apply(&self, mut cfg: ExperimentConfig) -> anyhow::Result<ExperimentConfig> {
+        self.budget.apply(&mut cfg)?;
         let gamma = self.gamma.or(cfg.gamma()).unwrap_or(0.1);
         if let Some(names) = &self.strategies {
             cfg.strategies = names
@@ -528,15 +556,6 @@ impl Overrides {
         }
         cfg.set_gamma(gamma);
         self.apply_strategy_options(&mut cfg)?;
-        if let Some(d) = self.device {
-            cfg.device = d;
-        }
-        if let Some(d) = &self.data_dir {
-            cfg.data_dir = d.clone();
-        }
-        if let Some(n) = self.limit {
-            cfg.limit = Some(usize::try_from(n)?);
-        }
         cfg.validate()?;
         if self.metric.needs_classes() && cfg.task != l2m_engine::Task::Classification {
             anyhow::bail!(
@@ -717,7 +736,7 @@ pub struct SweepArgs {
     /// Values of learn2mix's gamma (comma-separated), e.g. 0.01,0.05,0.1,0.3,0.5,1.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub gamma: Option<Vec<f64>>,
-    /// Values of eta (the learning rate of the EG and tempered rules).
+    /// Values of eta (the step size of the EG rule, and of group-dro).
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub eta: Option<Vec<f64>>,
     /// Values of the proportion floor.
@@ -733,30 +752,9 @@ pub struct SweepArgs {
     /// The strategy every point is paired with on the same seeds.
     #[arg(long, default_value = "classical")]
     pub reference: String,
-    /// Epochs per run.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub epochs: Option<u64>,
-    /// Seeds per point.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    pub seeds: Option<u64>,
-    /// First seed.
-    #[arg(long, default_value_t = 0)]
-    pub first_seed: u64,
-    /// Adam's learning rate.
-    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
-    pub lr: Option<f64>,
-    /// Batch size.
-    #[arg(long, short = 'b', value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_size: Option<u64>,
-    /// Where the datasets are.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// At most this many training samples per class (quick trials).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub limit: Option<u64>,
-    /// Device: cpu, cuda[:N] or metal[:N].
-    #[arg(long)]
-    pub device: Option<DeviceKind>,
+    /// Epochs, seeds, learning rate, batch size, data and device.
+    #[command(flatten)]
+    pub budget: Budget,
     /// The sweep directory (default: runs/sweep-<experiment>-<hash of the settings>).
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
@@ -801,14 +799,7 @@ impl SweepArgs {
             l2m_engine::preset(&self.experiment).map_err(|e| anyhow::anyhow!("{e}"))?
         };
         let overrides = Overrides {
-            epochs: self.epochs,
-            seeds: self.seeds,
-            first_seed: self.first_seed,
-            lr: self.lr,
-            batch_size: self.batch_size,
-            data_dir: self.data_dir.clone(),
-            limit: self.limit,
-            device: self.device,
+            budget: self.budget.clone(),
             metric: self.metric,
             ..Overrides::default()
         };
