@@ -197,6 +197,22 @@ def run(args):
         y = torch.arange(n) % 2
         secs, steps = train_epoch(torch, transformer(torch, vocab), x, y, 2, 500, ce)
         return secs, {"samples": n, "batch_size": 500, "steps": steps}
+    if w == "sgemm-peak":
+        # The machine's peak for PyTorch: a 2048 x 2048 f32 product, best of 5 after a warm-up.
+        n = 2048
+        a = torch.randn(n, n, device=DEVICE)
+        b = torch.randn(n, n, device=DEVICE)
+        best = float("inf")
+        for i in range(6):
+            sync(torch)
+            started = time.perf_counter()
+            torch.mm(a, b)
+            sync(torch)
+            t = time.perf_counter() - started
+            if i > 0:
+                best = min(best, t)
+        flops = 2.0 * n ** 3
+        return best, {"n": n, "flops": flops, "gflops_per_second": flops / best / 1e9}
     if w == "lenet5-eval":
         n = scaled(10000, s)
         x = (torch.rand(n, 1, 28, 28) * 2 - 1).to(DEVICE)

@@ -48,7 +48,15 @@ const WORKLOADS: &[(&str, &str)] = &[
         "smote-cifar100",
         "SMOTE, CIFAR-100 shape, log imbalance (k 5)",
     ),
+    (
+        "sgemm-peak",
+        "Peak: a 2048 x 2048 f32 matrix product (best of 5)",
+    ),
 ];
+
+/// The workload whose rate is the machine's measured peak (always run: the roofline
+/// columns need it).
+const PEAK: &str = "sgemm-peak";
 
 struct Options {
     runs: usize,
@@ -211,6 +219,8 @@ pub(crate) fn machine() -> String {
 struct Row {
     name: &'static str,
     label: &'static str,
+    /// The workload's floating-point operations (from the model's shapes), if counted.
+    flops: Option<f64>,
     ours: f64,
     ours_rss: f64,
     reference: Option<(f64, f64)>,
@@ -294,6 +304,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     for &(name, label) in WORKLOADS {
         if let Some(only) = &o.only
             && !only.iter().any(|n| n == name)
+            && name != PEAK
         {
             continue;
         }
@@ -322,6 +333,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         let mut ref_rss: f64 = 0.0;
         let mut classical = Vec::new();
         let mut counts = String::new();
+        let mut flops = None;
         for r in 0..o.warmup + o.runs {
             let timed = r >= o.warmup;
             let ours_first = r % 2 == 0;
@@ -329,6 +341,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
                 let ours_turn = (side == 0) == ours_first;
                 if ours_turn {
                     let out = run_json(ours_cmd(ours_name), &format!("l2m-bench {ours_name}"))?;
+                    flops = out.detail.get("flops").and_then(serde_json::Value::as_f64);
                     if let Some(c) = out.detail.get("counts").and_then(|c| c.as_array()) {
                         counts = c
                             .iter()
@@ -391,6 +404,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         rows.push(Row {
             name,
             label,
+            flops,
             ours: ours_median,
             ours_rss,
             reference,
@@ -414,9 +428,29 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The measured peak in FLOP/s: the faster side of the peak workload.
+fn peak(rows: &[Row]) -> Option<f64> {
+    let r = rows.iter().find(|r| r.name == PEAK)?;
+    let f = r.flops?;
+    let ours = f / r.ours;
+    let reference = r.reference.map_or(0.0, |(s, _)| f / s);
+    Some(ours.max(reference))
+}
+
+/// `seconds` of `flops` as a percentage of `peak` FLOP/s.
+fn of_peak(flops: Option<f64>, seconds: f64, peak: Option<f64>) -> String {
+    match (flops, peak) {
+        (Some(f), Some(p)) if seconds > 0.0 && p > 0.0 => {
+            format!("{:.0}%", 100.0 * f / seconds / p)
+        }
+        _ => "-".into(),
+    }
+}
+
 fn markdown(rows: &[Row], o: &Options) -> String {
+    let peak = peak(rows);
     let mut t = String::from(
-        "| workload | ours (s) | reference (s) | ours / reference | peak RSS ours (MiB) | peak RSS reference (MiB) |\n|---|---:|---:|---:|---:|---:|\n",
+        "| workload | ours (s) | reference (s) | ours / reference | GFLOP | ours, % of peak | reference, % of peak | peak RSS ours (MiB) | peak RSS reference (MiB) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let (rs, ratio, rrss) = match r.reference {
@@ -436,9 +470,21 @@ fn markdown(rows: &[Row], o: &Options) -> String {
         } else {
             format!("{} `{}` ({})", r.label, r.name, r.note)
         };
+        let gflop = r.flops.map_or("-".into(), |f| format!("{:.1}", f / 1e9));
+        let ours_peak = of_peak(r.flops, r.ours, peak);
+        let ref_peak = match r.reference {
+            Some((s, _)) if r.name != "learn2mix-epoch" => of_peak(r.flops, s, peak),
+            _ => "-".into(),
+        };
         t.push_str(&format!(
-            "| {label} | {:.3} | {rs} | {ratio} | {:.0} | {rrss} |\n",
+            "| {label} | {:.3} | {rs} | {ratio} | {gflop} | {ours_peak} | {ref_peak} | {:.0} | {rrss} |\n",
             r.ours, r.ours_rss
+        ));
+    }
+    if let Some(p) = peak {
+        t.push_str(&format!(
+            "\nPeak: {:.1} GFLOP/s, the faster side's 2048 x 2048 f32 product in this run. GFLOP counts only the matrix products and convolutions, from the model's shapes (`ModelConfig::flops_per_sample`: a multiply-add is 2, backward is the weight and input gradients but the first layer's input gradient); element-wise work is not counted.\n",
+            p / 1e9
         ));
     }
     t.push_str(&format!(
@@ -516,4 +562,36 @@ fn write_bench_csv(path: &Path, rows: usize) -> anyhow::Result<()> {
     drop(w);
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roofline_columns_use_the_faster_side_of_the_peak_product() {
+        let row = |name, flops, ours, reference: Option<f64>| Row {
+            name,
+            label: "x",
+            flops,
+            ours,
+            ours_rss: 1.0,
+            reference: reference.map(|r| (r, 2.0)),
+            note: String::new(),
+        };
+        // Peak: 100 GFLOP in 1 s (ours) or 0.5 s (the reference): 200 GFLOP/s.
+        let rows = vec![
+            row("lenet5-train", Some(20e9), 1.0, Some(2.0)),
+            row("mnist-load", None, 0.5, Some(0.5)),
+            row(PEAK, Some(100e9), 1.0, Some(0.5)),
+        ];
+        assert_eq!(peak(&rows), Some(200e9));
+        let o = parse(&[]).expect("options");
+        let t = markdown(&rows, &o);
+        // 20 GFLOP in 1 s is 10% of 200 GFLOP/s; the reference's 2 s is 5%.
+        assert!(t.contains("| 20.0 | 10% | 5% |"), "{t}");
+        assert!(t.contains("| 100.0 | 50% | 100% |"), "{t}");
+        assert!(t.contains("| - | - | - |"), "{t}");
+        assert!(t.contains("Peak: 200.0 GFLOP/s"), "{t}");
+    }
 }

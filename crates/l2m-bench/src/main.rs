@@ -43,6 +43,7 @@ const WORKLOADS: &[&str] = &[
     "mnist-load",
     "csv-load",
     "smote-cifar100",
+    "sgemm-peak",
 ];
 
 /// Time one run of a workload.
@@ -168,8 +169,17 @@ fn engine_epoch(
         vocab: None,
         own: None,
     };
+    let model = cfg.model_for(&data)?;
+    // A transformer's sequence length is the token data's width.
+    let seq_len = match data.train.samples().features() {
+        Features::Tokens(_) => data.train.samples().sample_shape().first().copied(),
+        _ => None,
+    };
+    let per_sample = model.flops_per_sample(seq_len);
     let o = l2m_engine::train_one(&cfg, &spec, &data, 0, None, &mut SilentObserver)?;
     let r = o.records.first().context("one epoch recorded")?;
+    // The samples the epoch trained on: floor(N / B) full batches.
+    let trained = (o.info.steps_per_epoch * cfg.batch_size) as f64;
     Ok((
         r.train_seconds,
         serde_json::json!({
@@ -178,6 +188,7 @@ fn engine_epoch(
             "steps": o.info.steps_per_epoch,
             "model": cfg.model.name(),
             "strategy": strategy,
+            "flops": per_sample.map(|f| f.training() * trained),
         }),
     ))
 }
@@ -284,11 +295,42 @@ fn run(args: &Args) -> anyhow::Result<(f64, serde_json::Value)> {
             ))
         }
         "smote-cifar100" => smote_cifar100(s),
+        "sgemm-peak" => sgemm_peak(args.device),
         other => anyhow::bail!(
             "unknown workload {other:?}: expected one of {}",
             WORKLOADS.join(", ")
         ),
     }
+}
+
+/// The machine's measured peak for this toolkit: a 2048 x 2048 by 2048 x 2048 f32
+/// product through Candle's matmul (the `gemm` crate on the CPU, as the kernels use),
+/// the best of 5 after a warm-up. `seconds` is that best time, `flops` its 2 n^3.
+fn sgemm_peak(device: DeviceKind) -> anyhow::Result<(f64, serde_json::Value)> {
+    let dev = l2m_models::select_device(device)?;
+    let n = 2048;
+    let a = candle_core::Tensor::randn(0f32, 1.0, (n, n), &dev)?;
+    let b = candle_core::Tensor::randn(0f32, 1.0, (n, n), &dev)?;
+    let mut best = f64::INFINITY;
+    for i in 0..6 {
+        let started = Instant::now();
+        let c = a.matmul(&b)?;
+        // Reading one value waits for the product (on a GPU too).
+        let _ = c
+            .narrow(0, 0, 1)?
+            .narrow(1, 0, 1)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let t = started.elapsed().as_secs_f64();
+        if i > 0 {
+            best = best.min(t);
+        }
+    }
+    let flops = 2.0 * (n as f64).powi(3);
+    Ok((
+        best,
+        serde_json::json!({"n": n, "flops": flops, "gflops_per_second": flops / best / 1e9}),
+    ))
 }
 
 fn lenet5_eval(n: usize, device: DeviceKind) -> anyhow::Result<(f64, serde_json::Value)> {
@@ -300,7 +342,9 @@ fn lenet5_eval(n: usize, device: DeviceKind) -> anyhow::Result<(f64, serde_json:
         candle_core::DType::F32,
         &dev,
     );
-    let model = ModelConfig::LeNet5(l2m_models::LeNet5Config { classes: 10 }).build(vb, 0)?;
+    let config = ModelConfig::LeNet5(l2m_models::LeNet5Config { classes: 10 });
+    let flops = config.flops_per_sample(None).map(|f| f.forward * n as f64);
+    let model = config.build(vb, 0)?;
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let x: Vec<f32> = (0..n * 784)
         .map(|_| rng.random::<f32>() * 2.0 - 1.0)
@@ -316,7 +360,7 @@ fn lenet5_eval(n: usize, device: DeviceKind) -> anyhow::Result<(f64, serde_json:
     }
     Ok((
         started.elapsed().as_secs_f64(),
-        serde_json::json!({"samples": n, "batch_size": 1000, "predicted_class_0": correct}),
+        serde_json::json!({"samples": n, "batch_size": 1000, "predicted_class_0": correct, "flops": flops}),
     ))
 }
 
