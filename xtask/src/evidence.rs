@@ -100,7 +100,12 @@ fn ablation(dir: &Path, experiment: &str) -> anyhow::Result<String> {
     let mut s = format!("### {experiment}\n\n");
     let path = run.join("summary.json");
     if !path.is_file() {
-        let _ = writeln!(s, "Not run yet: {command}.\n");
+        let state = if run.is_dir() {
+            "In progress, no run finished yet"
+        } else {
+            "Not run yet"
+        };
+        let _ = writeln!(s, "{state}: {command}.\n");
         return Ok(s);
     }
     let summary: Summary = read_json(&path)?;
@@ -159,7 +164,12 @@ fn sweep(dir: &Path, experiment: &str, plots_root: &Path) -> anyhow::Result<Stri
     let mut s = format!("### {experiment}\n\n");
     let md_path = run.join("sweep.md");
     if !md_path.is_file() {
-        let _ = writeln!(s, "Not run yet: {command}.\n");
+        let state = if run.is_dir() {
+            "In progress, not every point has finished"
+        } else {
+            "Not run yet"
+        };
+        let _ = writeln!(s, "{state}: {command}.\n");
         return Ok(s);
     }
     let summary: SweepSummary = read_json(&run.join("sweep.json"))?;
@@ -240,7 +250,7 @@ pub fn write(root: &Path, out: &Path, dir: &Path) -> anyhow::Result<String> {
     let mut present = 0;
     for e in ABLATION_EXPERIMENTS {
         let a = ablation(dir, e)?;
-        present += usize::from(!a.contains("Not run yet"));
+        present += usize::from(!a.contains("Not run yet") && !a.contains("In progress, no run"));
         ablations.push_str(&a);
     }
     let mut sweeps = format!(
@@ -248,7 +258,8 @@ pub fn write(root: &Path, out: &Path, dir: &Path) -> anyhow::Result<String> {
     );
     for e in SWEEP_EXPERIMENTS {
         let sw = sweep(dir, e, &plots_root)?;
-        present += usize::from(!sw.contains("Not run yet"));
+        present +=
+            usize::from(!sw.contains("Not run yet") && !sw.contains("In progress, not every"));
         sweeps.push_str(&sw);
     }
     if !notes.trim().is_empty() {
