@@ -695,3 +695,41 @@ fn a_hub_dataset_from_a_local_server_and_then_offline_from_the_cache() {
         "{e}"
     );
 }
+
+/// A malformed Parquet file that made the `parquet` crate panic (found by fuzzing, kept in
+/// fuzz/regressions/parquet/, whose first byte is the harness's mode) is a clear error
+/// naming the file: exit status 1, no panic message.
+#[test]
+fn a_parquet_file_that_panics_the_reader_is_a_named_error() {
+    let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/parquet");
+    let mut inputs: Vec<_> = std::fs::read_dir(&regressions)
+        .expect("fuzz/regressions/parquet")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty());
+    let dir = tempfile::tempdir().expect("tempdir");
+    for input in inputs.iter().take(5) {
+        let bytes = std::fs::read(input).expect("read");
+        let file = dir.path().join("broken.parquet");
+        std::fs::write(&file, &bytes[1..]).expect("write");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_l2m"))
+            .args([
+                "compare",
+                "--data",
+                s(&file),
+                "--target",
+                "label",
+                "-q",
+                "-o",
+            ])
+            .arg(dir.path().join("run"))
+            .output()
+            .expect("runs");
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{}: {stderr}", input.display());
+        assert!(stderr.contains("broken.parquet"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

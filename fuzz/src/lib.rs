@@ -114,6 +114,11 @@ impl Scratch {
         }
     }
 
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// `root/name`, emptied.
     fn fresh(&self, name: &str) -> PathBuf {
         let dir = self.root.join(name);

@@ -162,6 +162,50 @@ pub(crate) fn read_announced(
     Ok(out)
 }
 
+thread_local! {
+    /// Set while [`catch_panics`] runs its closure on this thread.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, a call into a third-party decoder that may panic on malformed input (the
+/// `parquet` crate does, as fuzzing found: negative column offsets, a missing dictionary
+/// page, a division by zero, an index past a buffer), and turns a panic into an error
+/// naming the file `path()` gives at that moment. The panic's own message is not printed
+/// (a panic hook that defers to the previous one for every other panic is installed once).
+pub(crate) fn catch_panics<T>(
+    path: impl FnOnce() -> PathBuf,
+    what: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    // The closure's state is discarded on a panic: only its error comes back.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    outcome.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(format_err(
+            &path(),
+            format!(
+                "not a valid {what} file (its decoder failed: {})",
+                clip(&message)
+            ),
+        ))
+    })
+}
+
 /// The first of `names` (each tried as given and with `.gz`) that exists in `dir`.
 pub(crate) fn find_in(dir: &Path, what: &str, names: &[&str]) -> Result<PathBuf> {
     let mut tried = Vec::new();

@@ -17,7 +17,24 @@ use super::table::{Header, Kind, Sink, Value, format_number, is_missing};
 use crate::Result;
 use crate::load::{format_err, io_err};
 
+thread_local! {
+    /// The file this thread's Parquet reading is in (for an error after a panic).
+    static READING: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` over `paths`, a panic inside the `parquet` crate becoming an error naming the
+/// file being read.
+fn guarded<T>(paths: &[PathBuf], f: impl FnOnce() -> Result<T>) -> Result<T> {
+    READING.with(|r| *r.borrow_mut() = paths.first().cloned());
+    crate::load::catch_panics(
+        || READING.with(|r| r.borrow().clone()).unwrap_or_default(),
+        "Parquet",
+        f,
+    )
+}
+
 fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
+    READING.with(|r| *r.borrow_mut() = Some(path.to_path_buf()));
     crate::load::regular_file(path)?;
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     ParquetRecordBatchReaderBuilder::try_new(file)
@@ -138,6 +155,10 @@ fn label_names(
 /// The header of a set of Parquet files (all must share the first one's columns), with
 /// the task-inference facts from the first 2,000 rows.
 pub(crate) fn sniff(paths: &[PathBuf]) -> Result<Header> {
+    guarded(paths, || sniff_files(paths))
+}
+
+fn sniff_files(paths: &[PathBuf]) -> Result<Header> {
     let first = paths
         .first()
         .ok_or_else(|| crate::DataError::InvalidParameter {
@@ -220,6 +241,10 @@ pub(crate) fn sniff(paths: &[PathBuf]) -> Result<Header> {
 
 /// Streams Parquet files through `sink`, numbering rows across the files from 1.
 pub(crate) fn read(paths: &[PathBuf], sink: &mut Sink<'_>) -> Result<()> {
+    guarded(paths, || read_files(paths, sink))
+}
+
+fn read_files(paths: &[PathBuf], sink: &mut Sink<'_>) -> Result<()> {
     let columns = sink.plan.columns.clone();
     let mut row = 0u64;
     for path in paths {
