@@ -101,7 +101,7 @@ fn ablation(dir: &Path, experiment: &str) -> anyhow::Result<String> {
     let path = run.join("summary.json");
     if !path.is_file() {
         let state = if run.is_dir() {
-            "In progress, no run finished yet"
+            "In progress (the table comes once every run has finished)"
         } else {
             "Not run yet"
         };
@@ -165,7 +165,7 @@ fn sweep(dir: &Path, experiment: &str, plots_root: &Path) -> anyhow::Result<Stri
     let md_path = run.join("sweep.md");
     if !md_path.is_file() {
         let state = if run.is_dir() {
-            "In progress, not every point has finished"
+            "In progress (the table comes once every point has finished)"
         } else {
             "Not run yet"
         };
@@ -250,7 +250,7 @@ pub fn write(root: &Path, out: &Path, dir: &Path) -> anyhow::Result<String> {
     let mut present = 0;
     for e in ABLATION_EXPERIMENTS {
         let a = ablation(dir, e)?;
-        present += usize::from(!a.contains("Not run yet") && !a.contains("In progress, no run"));
+        present += usize::from(!a.contains("Not run yet") && !a.contains("In progress (the table"));
         ablations.push_str(&a);
     }
     let mut sweeps = format!(
@@ -259,7 +259,7 @@ pub fn write(root: &Path, out: &Path, dir: &Path) -> anyhow::Result<String> {
     for e in SWEEP_EXPERIMENTS {
         let sw = sweep(dir, e, &plots_root)?;
         present +=
-            usize::from(!sw.contains("Not run yet") && !sw.contains("In progress, not every"));
+            usize::from(!sw.contains("Not run yet") && !sw.contains("In progress (the table"));
         sweeps.push_str(&sw);
     }
     if !notes.trim().is_empty() {
