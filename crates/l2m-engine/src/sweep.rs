@@ -750,7 +750,10 @@ pub fn write_outputs(out: &Path, summary: &SweepSummary) -> Result<Vec<PathBuf>>
                     .collect()
             })
             .collect();
-        let title = format!("{}: final {}", summary.experiment, summary.metric);
+        let title = format!(
+            "{}: final {} (darker is better)",
+            summary.experiment, summary.metric
+        );
         if let Some(files) = crate::plots::write_heat_map(
             out,
             "sweep-heatmap",
