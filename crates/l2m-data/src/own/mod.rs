@@ -32,6 +32,8 @@
 //! ```
 
 #[cfg(feature = "parquet")]
+mod parquet_footer;
+#[cfg(feature = "parquet")]
 mod parquet_source;
 #[cfg(not(feature = "parquet"))]
 #[path = "parquet_disabled.rs"]

@@ -36,6 +36,7 @@ fn guarded<T>(paths: &[PathBuf], f: impl FnOnce() -> Result<T>) -> Result<T> {
 fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
     READING.with(|r| *r.borrow_mut() = Some(path.to_path_buf()));
     crate::load::regular_file(path)?;
+    super::parquet_footer::check(path)?;
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format_err(path, format!("not a readable Parquet file: {e}")))
