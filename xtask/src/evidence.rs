@@ -201,12 +201,7 @@ fn sweep(dir: &Path, experiment: &str, plots_root: &Path) -> anyhow::Result<Stri
         {
             for ext in ["svg", "png"] {
                 let name = Path::new(file).with_extension(ext);
-                let (from, to) = (run.join(&name), dest.join(&name));
-                let tmp = dest.join(format!(".{}.tmp", name.display()));
-                std::fs::copy(&from, &tmp)
-                    .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
-                std::fs::rename(&tmp, &to)
-                    .with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))?;
+                crate::results::copy_file(&run.join(&name), &dest.join(&name))?;
             }
             let _ = writeln!(s, "![{file}](results/sweeps/{experiment}/{file})");
         } else if let Some(h) = line.strip_prefix("## ") {
@@ -271,9 +266,7 @@ pub fn write(root: &Path, out: &Path, dir: &Path) -> anyhow::Result<String> {
         std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
     let page = replace_section(&page, ABLATION_HEADING, &ablations);
     let page = replace_section(&page, SWEEP_HEADING, &sweeps);
-    let tmp = out.with_extension("md.tmp");
-    std::fs::write(&tmp, page).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, out).with_context(|| format!("renaming to {}", out.display()))?;
+    crate::results::write_page(out, &page)?;
     Ok(format!(
         "wrote the evidence sections of {} ({present} of {} run directories present)",
         out.display(),

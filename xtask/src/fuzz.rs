@@ -320,9 +320,7 @@ fn write_table(doc: &Path, results: &[(String, Figures)], o: &Options) -> Result
         (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a], body, &text[b + END.len()..]),
         _ => format!("{text}\n{body}\n"),
     };
-    let tmp = doc.with_extension("md.tmp");
-    std::fs::write(&tmp, new).with_context(|| tmp.display().to_string())?;
-    std::fs::rename(&tmp, doc).with_context(|| doc.display().to_string())
+    crate::results::write_page(doc, &new)
 }
 
 #[cfg(test)]

@@ -181,13 +181,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
         let dest = plots_root.join(&run.summary.experiment);
         std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
         for plot in PLOTS {
-            // Copied under a temporary name, then renamed: a reader never sees half a plot.
-            let (from, to) = (dir.join(plot), dest.join(plot));
-            let tmp = dest.join(format!(".{plot}.tmp"));
-            std::fs::copy(&from, &tmp)
-                .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
-            std::fs::rename(&tmp, &to)
-                .with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))?;
+            copy_file(&dir.join(plot), &dest.join(plot))?;
         }
         runs.push(run);
     }
@@ -267,7 +261,21 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
     })
 }
 
-fn write_page(out: &Path, page: &str) -> anyhow::Result<()> {
+/// Copies `from` to `to` under a temporary name, then renames: a reader never sees half a
+/// file.
+pub(crate) fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let name = to
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let tmp = to.with_file_name(format!(".{name}.tmp"));
+    std::fs::copy(from, &tmp)
+        .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+    std::fs::rename(&tmp, to)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))?;
+    Ok(())
+}
+
+pub(crate) fn write_page(out: &Path, page: &str) -> anyhow::Result<()> {
     let tmp = out.with_extension("md.tmp");
     std::fs::write(&tmp, page).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, out).with_context(|| format!("renaming to {}", out.display()))
@@ -275,17 +283,7 @@ fn write_page(out: &Path, page: &str) -> anyhow::Result<()> {
 
 /// `page` with its section [`PAPER_HEADING`] replaced by `section` (appended when absent).
 fn replace_section(page: &str, section: &str) -> String {
-    let Some(start) = page.find(&format!("\n{PAPER_HEADING}\n")) else {
-        let mut p = page.trim_end().to_string();
-        p.push_str("\n\n");
-        p.push_str(section);
-        return p;
-    };
-    let body = start + 1 + PAPER_HEADING.len();
-    let end = page[body..]
-        .find("\n## ")
-        .map_or(page.len(), |i| body + i + 1);
-    format!("{}{}{}", &page[..start + 1], section, &page[end..])
+    crate::evidence::replace_section(page, PAPER_HEADING, section)
 }
 
 /// The final test error of a strategy as (mean, 95% CI half-width) in the paper's unit.
