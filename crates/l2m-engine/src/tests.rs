@@ -799,10 +799,15 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
     img.optimizer.lr = 1e-3;
     img.set_gamma(0.5);
     let data = tiny_images(3);
+    // The convolution's sums run in another order on the AVX-512 path: its own entries.
+    let images = match l2m_models::cpu_convolution() {
+        "im2col" => "images",
+        other => other,
+    };
     for name in strategy_names() {
         let spec = StrategySpec::parse(name, 0.5).expect("strategy");
         let o = train_one(&img, &spec, &data, 3, None, &mut SilentObserver).expect("train");
-        seen.push((format!("images/{name}"), fingerprint(&o.records)));
+        seen.push((format!("{images}/{name}"), fingerprint(&o.records)));
     }
     let mut missing = Vec::new();
     for (key, fp) in &seen {

@@ -71,6 +71,15 @@ impl Conv2d {
     }
 
     fn apply(&self, xs: &Tensor, epi: conv::Epilogue) -> candle_core::Result<Tensor> {
+        self.apply_with(xs, epi, conv::Path::configured())
+    }
+
+    fn apply_with(
+        &self,
+        xs: &Tensor,
+        epi: conv::Epilogue,
+        path: conv::Path,
+    ) -> candle_core::Result<Tensor> {
         if !self.fast(xs) {
             return reference(xs, &self.weight, self.bias.as_ref(), &self.cfg, epi);
         }
@@ -80,7 +89,7 @@ impl Conv2d {
             self.cfg.stride,
             self.cfg.padding,
         )?;
-        let op = conv::ConvOp::new(geo, epi);
+        let op = conv::ConvOp::new(geo, epi, path)?;
         let x = xs.contiguous()?;
         let w = self.weight.contiguous()?;
         let bias = match &self.bias {
@@ -89,6 +98,18 @@ impl Conv2d {
             None => Tensor::zeros(self.weight.dim(0)?, candle_core::DType::F32, xs.device())?,
         };
         x.apply_op3(&w, &bias, op)
+    }
+}
+
+/// The convolution the CPU models run in this process: `"avx512-direct"` (stride-1
+/// layers on a CPU with AVX-512F) or `"im2col"` (elsewhere, or with `L2M_CONV=im2col`).
+/// Results agree to rounding across the two, not bit for bit (the sums run in another
+/// order).
+pub fn cpu_convolution() -> &'static str {
+    match conv::Path::configured() {
+        conv::Path::Im2col => "im2col",
+        _ if conv::direct_available() => "avx512-direct",
+        _ => "im2col",
     }
 }
 
@@ -155,13 +176,29 @@ mod tests {
             (5, 3, 9, 7, 4, 3, 1, 1, true),
             (1, 2, 5, 6, 3, 3, 2, 1, false),
             (9, 16, 16, 16, 32, 3, 1, 1, true),
+            // For the direct path: more than four vectors of output channels and a
+            // partial one, kernel widths split into tiles of 5, 3 and 1, input channels
+            // past one vector, rows longer than any pixel block.
+            (2, 20, 11, 13, 70, 7, 3, 1, true),
+            (3, 5, 8, 9, 33, 4, 1, 1, false),
+            (2, 3, 6, 40, 17, 2, 0, 1, true),
             // Square: Candle's conv2d backward derives the output padding of its transposed
             // convolution from the height alone, so a width that leaves another remainder
             // under stride 2 breaks the reference (not ours).
             (4, 3, 10, 10, 5, 3, 1, 2, false),
             (2, 4, 9, 9, 6, 1, 0, 2, true),
         ];
-        for (i, &(b, c, h, w, o, k, p, stride, with_bias)) in cases.iter().enumerate() {
+        let mut paths = vec![conv::Path::Im2col];
+        if conv::direct_available() {
+            paths.push(conv::Path::Direct);
+        }
+        for (path, (i, &(b, c, h, w, o, k, p, stride, with_bias))) in paths
+            .iter()
+            .flat_map(|&path| cases.iter().enumerate().map(move |case| (path, case)))
+        {
+            if path == conv::Path::Direct && stride != 1 {
+                continue;
+            }
             for (e, &epi) in epilogues.iter().enumerate() {
                 let seed = i as u64 * 10 + e as u64 * 1000;
                 let x = Var::from_tensor(&random(&[b, c, h, w], seed)).expect("x");
@@ -178,11 +215,11 @@ mod tests {
                     cfg,
                 );
                 let b_ref = with_bias.then_some(bias.as_tensor());
-                let y1 = ours.apply(x.as_tensor(), epi).expect("ours");
+                let y1 = ours.apply_with(x.as_tensor(), epi, path).expect("ours");
                 let y2 = reference(x.as_tensor(), wt.as_tensor(), b_ref, &cfg, epi).expect("ref");
-                assert_eq!(y1.dims(), y2.dims(), "case {i} {epi:?}");
+                assert_eq!(y1.dims(), y2.dims(), "case {i} {epi:?} {path:?}");
                 let d = max_rel_diff(&y1, &y2);
-                assert!(d < 1e-5, "forward, case {i} {epi:?}: {d}");
+                assert!(d < 1e-5, "forward, case {i} {epi:?} {path:?}: {d}");
                 // A loss that weighs every output differently.
                 let weights = random(y1.dims(), seed + 3);
                 let g1 = grads_of_weighted_sum(&y1, &weights);
@@ -195,17 +232,17 @@ mod tests {
                     let a = g1.get(v).expect("ours has the gradient");
                     let r = g2.get(v).expect("candle has the gradient");
                     let d = max_rel_diff(a, r);
-                    assert!(d < 1e-4, "{name} gradient, case {i} {epi:?}: {d}");
+                    assert!(d < 1e-4, "{name} gradient, case {i} {epi:?} {path:?}: {d}");
                 }
                 // Data input (not tracked): no input gradient, the same kernel gradient.
                 let data = random(&[b, c, h, w], seed);
-                let y = ours.apply(&data, epi).expect("forward");
+                let y = ours.apply_with(&data, epi, path).expect("forward");
                 let g = grads_of_weighted_sum(&y, &weights);
                 assert!(g.get(&data).is_none());
                 let d = max_rel_diff(g.get(&wt).expect("kernel"), g2.get(&wt).expect("kernel"));
                 assert!(
                     d < 1e-4,
-                    "kernel gradient for data input, case {i} {epi:?}: {d}"
+                    "kernel gradient for data input, case {i} {epi:?} {path:?}: {d}"
                 );
             }
         }

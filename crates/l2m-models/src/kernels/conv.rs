@@ -24,6 +24,17 @@ use rayon::prelude::*;
 use super::gemm::{self, MatMut};
 use super::{slice, with_slice};
 
+#[cfg(target_arch = "x86_64")]
+mod direct;
+
+/// Whether this CPU runs [`Path::Direct`].
+pub(crate) fn direct_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::avx512::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
 /// Samples per rayon task.
 const CHUNK: usize = 8;
 
@@ -194,19 +205,91 @@ pub(crate) struct Epilogue {
     pub pool: bool,
 }
 
+/// How the op computes its products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// [`Path::Direct`] where it applies (stride 1 on a CPU with AVX-512F), else
+    /// [`Path::Im2col`].
+    Auto,
+    /// im2col and a `gemm` product per sample: any stride, any x86-64 or other CPU.
+    Im2col,
+    /// The AVX-512 direct convolution (`direct.rs`); stride 1 only.
+    Direct,
+}
+
+impl Path {
+    /// The path the models use: [`Path::Auto`], unless the environment variable `L2M_CONV`
+    /// says `im2col` or `direct` (to compare the two paths in one build; `direct` where it
+    /// does not apply is an error).
+    pub fn configured() -> Self {
+        static PATH: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
+        *PATH.get_or_init(|| match std::env::var("L2M_CONV").as_deref() {
+            Ok("im2col") => Path::Im2col,
+            Ok("direct") => Path::Direct,
+            _ => Path::Auto,
+        })
+    }
+}
+
 /// The op: one instance per forward call (it keeps that call's pooling positions).
 pub(crate) struct ConvOp {
     geo: Geometry,
     epi: Epilogue,
+    direct: bool,
     argmax: Mutex<Vec<u8>>,
 }
 
 impl ConvOp {
-    pub fn new(geo: Geometry, epi: Epilogue) -> Self {
-        Self {
+    /// The op for `geo`; `path` [`Path::Direct`] where it does not apply is an error.
+    pub fn new(geo: Geometry, epi: Epilogue, path: Path) -> Result<Self> {
+        let direct_applies = geo.stride == 1 && direct_available();
+        let direct = match path {
+            Path::Auto => direct_applies,
+            Path::Im2col => false,
+            Path::Direct if direct_applies => true,
+            Path::Direct => {
+                return Err(Error::Msg(format!(
+                    "conv2d: the direct path needs stride 1 and AVX-512F (stride {}, \
+                     AVX-512F {})",
+                    geo.stride,
+                    direct_available()
+                )));
+            }
+        };
+        Ok(Self {
             geo,
             epi,
+            direct,
             argmax: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Routes one sample's output gradient `gs` back through the pool and the ReLU: calls
+    /// `put(channel, oy * wo + ox, value)` for every convolution output that receives a
+    /// gradient (`rs` is the sample's output, `arg` its pooling positions).
+    fn route(&self, gs: &[f32], rs: &[f32], arg: &[u8], mut put: impl FnMut(usize, usize, f32)) {
+        let g = self.geo;
+        let keep = |j: usize| !self.epi.relu || rs[j] > 0.0;
+        if self.epi.pool {
+            let (o, ph, pw) = self.out_dims();
+            for oc in 0..o {
+                for py in 0..ph {
+                    for px in 0..pw {
+                        let j = (oc * ph + py) * pw + px;
+                        if keep(j) {
+                            let a = usize::from(arg[j]);
+                            put(oc, (2 * py + a / 2) * g.wo + 2 * px + a % 2, gs[j]);
+                        }
+                    }
+                }
+            }
+        } else {
+            let hw = g.hw();
+            for (j, &v) in gs.iter().enumerate() {
+                if keep(j) {
+                    put(j / hw, j % hw, v);
+                }
+            }
         }
     }
 
@@ -235,6 +318,15 @@ impl ConvOp {
         let shape = Shape::from((g.b, o, h, w_out));
         if g.b * per == 0 {
             return Ok((CpuStorage::F32(Vec::new()), shape));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.direct {
+            let (out, argmax) = direct::forward(self, x, w, bias)?;
+            *self
+                .argmax
+                .lock()
+                .map_err(|_| Error::Msg("conv2d: pooling state poisoned".into()))? = argmax;
+            return Ok((CpuStorage::F32(out), shape));
         }
         let mut out = vec![0f32; g.b * per];
         let mut argmax = vec![0u8; if self.epi.pool { g.b * per } else { 0 }];
@@ -316,7 +408,6 @@ impl ConvOp {
                 "conv2d: backward pass without a CPU forward pass".into(),
             ));
         }
-        let (_, ph, pw) = self.out_dims();
         let dev = x.device();
         if g.b * per == 0 {
             // An empty output: every gradient is zero.
@@ -324,6 +415,25 @@ impl ConvOp {
                 want_dx.then(|| x.zeros_like()).transpose()?,
                 w.zeros_like()?,
                 Tensor::zeros(g.o, candle_core::DType::F32, dev)?,
+            ));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.direct {
+            let (dx, dw, db) = with_slice(x, |x| {
+                with_slice(w, |w| {
+                    with_slice(res, |res| {
+                        with_slice(grad, |grad| {
+                            check_len("output gradient", grad.len(), g.b * per)?;
+                            direct::backward(self, x, w, res, grad, &argmax, want_dx)
+                        })
+                    })
+                })
+            })?;
+            return Ok((
+                dx.map(|dx| Tensor::from_vec(dx, x.shape(), dev))
+                    .transpose()?,
+                Tensor::from_vec(dw, w.shape(), dev)?,
+                Tensor::from_vec(db, g.o, dev)?,
             ));
         }
         let chunks = g.b.div_ceil(CHUNK);
@@ -343,28 +453,13 @@ impl ConvOp {
                             for i in first..(first + CHUNK).min(g.b) {
                                 let gs = &grad[i * per..(i + 1) * per];
                                 let rs = &res[i * per..(i + 1) * per];
-                                let keep = |j: usize| !self.epi.relu || rs[j] > 0.0;
-                                if self.epi.pool {
-                                    dconv.fill(0.0);
-                                    let arg = &argmax[i * per..(i + 1) * per];
-                                    for (oc, plane) in dconv.chunks_mut(hw).enumerate() {
-                                        for py in 0..ph {
-                                            for px in 0..pw {
-                                                let j = (oc * ph + py) * pw + px;
-                                                if keep(j) {
-                                                    let a = usize::from(arg[j]);
-                                                    plane[(2 * py + a / 2) * g.wo
-                                                        + 2 * px
-                                                        + a % 2] = gs[j];
-                                                }
-                                            }
-                                        }
-                                    }
+                                dconv.fill(0.0);
+                                let arg = if self.epi.pool {
+                                    &argmax[i * per..(i + 1) * per]
                                 } else {
-                                    for (j, d) in dconv.iter_mut().enumerate() {
-                                        *d = if keep(j) { gs[j] } else { 0.0 };
-                                    }
-                                }
+                                    &[][..]
+                                };
+                                self.route(gs, rs, arg, |oc, pix, v| dconv[oc * hw + pix] = v);
                                 for (d, plane) in db.iter_mut().zip(dconv.chunks(hw)) {
                                     *d += plane.iter().sum::<f32>();
                                 }

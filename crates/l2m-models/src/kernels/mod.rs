@@ -8,7 +8,9 @@
 //! is in cache and keep only what the backward pass needs:
 //!
 //! - [`conv`]: convolution with bias, optionally ReLU and a 2x2 max pool, as one op
-//!   (im2col and a matrix product per sample; the pool keeps one byte per output);
+//!   (on AVX-512 CPUs at stride 1, a direct convolution with the output channels across
+//!   the vector lanes, [`avx512`]; elsewhere im2col and a matrix product per sample; the
+//!   pool keeps one byte per output);
 //! - [`linear`]: `act(x W^T + b)`; [`attention`]: scaled dot-product attention with the
 //!   key mask and seeded dropout; [`layer_norm`]; [`loss`]: the per-row MSE.
 //!
@@ -16,6 +18,8 @@
 //! against (forward and gradients) and which runs on other devices and dtypes.
 
 pub(crate) mod attention;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod conv;
 mod gemm;
 pub(crate) mod layer_norm;
