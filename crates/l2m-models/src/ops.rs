@@ -8,6 +8,18 @@ use candle_core::{D, Tensor};
 
 use crate::kernels;
 
+/// The matrix product the CPU kernels use (AVX-512 where the CPU has it, the `gemm` crate
+/// elsewhere), split over rayon's pool: `lhs [m, k]` times `rhs [k, n]`, both row-major,
+/// into a new row-major `[m, n]`. Plain slices, no gradient: it is here for benchmarks
+/// (`l2m-bench sgemm-peak`) and callers with their own buffers.
+pub fn matmul_f32(
+    lhs: &[f32],
+    rhs: &[f32],
+    (m, k, n): (usize, usize, usize),
+) -> candle_core::Result<Vec<f32>> {
+    kernels::product(lhs, rhs, (m, k, n))
+}
+
 /// Mean squared error per row: `output [n, ...]` and `target` with the same elements per
 /// row give `[n]`, `mean over the row of (output - target)^2`.
 pub fn row_mse(output: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {

@@ -2,9 +2,11 @@
 //!
 //! The convolution calls it once per sample from its own rayon tasks, so there the product
 //! runs on the calling thread ([`matmul`]); the linear layer's products are large and
-//! split over the rayon pool by `gemm` itself ([`matmul_parallel`]). It is the same `gemm`
-//! crate Candle's CPU matmul uses; this module is the only place in the crate with
-//! `unsafe`, and it checks every index the product can touch before calling it.
+//! split over the rayon pool ([`matmul_parallel`]). On a CPU with AVX-512F the product is
+//! the packed AVX-512 kernel of `sgemm.rs` when the product is large enough to repay the
+//! packing; otherwise it is the `gemm` crate Candle's CPU
+//! matmul uses (whose AVX-512 kernels need a nightly compiler). This module checks every
+//! index the product can touch before calling either.
 
 use candle_core::{Error, Result};
 
@@ -141,6 +143,12 @@ fn product(
         }
         return Ok(());
     }
+    #[cfg(target_arch = "x86_64")]
+    if super::sgemm::pays(dst.rows, lhs.cols, dst.cols) {
+        let parallel = matches!(parallelism, gemm::Parallelism::Rayon(_));
+        super::sgemm::product(dst, lhs, rhs, accumulate, parallel);
+        return Ok(());
+    }
     // `fits` checked that every stride fits in an isize.
     let s = |v: usize| v as isize;
     #[allow(unsafe_code)]
@@ -260,6 +268,89 @@ mod tests {
                 .zip(&parallel)
                 .all(|(x, y)| x.to_bits() == y.to_bits())
         );
+    }
+
+    /// Shapes at and across every block edge of the AVX-512 kernel (14-row and 32-column
+    /// tiles, 192-step and 112-row blocks), operands in either orientation, destinations
+    /// row- and column-major, stored or accumulated: all equal the definition.
+    #[test]
+    fn every_shape_and_orientation_matches_the_definition() {
+        let shapes = [
+            (1, 1, 1),
+            (13, 31, 5),
+            (14, 32, 192),
+            (15, 33, 193),
+            (113, 70, 400),
+            (29, 65, 385),
+            (230, 17, 64),
+        ];
+        for (m, n, k) in shapes {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
+                .collect();
+            for a_t in [false, true] {
+                for b_t in [false, true] {
+                    let lhs = if a_t {
+                        rows(&a, k, m).t()
+                    } else {
+                        rows(&a, m, k)
+                    };
+                    let rhs = if b_t {
+                        rows(&b, n, k).t()
+                    } else {
+                        rows(&b, k, n)
+                    };
+                    let want = naive(&lhs, &rhs);
+                    for (col_major, accumulate, kernel) in [
+                        (false, false, 0),
+                        (true, true, 0),
+                        (false, true, 0),
+                        (false, false, 1),
+                        (true, true, 1),
+                        (false, true, 1),
+                    ] {
+                        let mut got = vec![0.5f32; m * n];
+                        let (rs, cs) = if col_major { (1, m) } else { (n, 1) };
+                        let dst = MatMut {
+                            data: &mut got,
+                            rows: m,
+                            cols: n,
+                            rs,
+                            cs,
+                        };
+                        if kernel == 0 {
+                            matmul_parallel(dst, lhs, rhs, accumulate).expect("product");
+                        } else {
+                            // The AVX-512 kernel itself, also on the shapes `matmul`
+                            // gives to the `gemm` crate.
+                            #[cfg(target_arch = "x86_64")]
+                            if super::super::avx512::available() {
+                                super::super::sgemm::product(dst, lhs, rhs, accumulate, true);
+                            } else {
+                                continue;
+                            }
+                            #[cfg(not(target_arch = "x86_64"))]
+                            continue;
+                        }
+                        for i in 0..m {
+                            for j in 0..n {
+                                let w = want[i * n + j] + if accumulate { 0.5 } else { 0.0 };
+                                let g = got[i * rs + j * cs];
+                                assert!(
+                                    (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                                    "{m}x{n}x{k} a_t {a_t} b_t {b_t} col_major {col_major} \
+                                     accumulate {accumulate} kernel {kernel} at ({i}, {j}): \
+                                     {g} vs {w}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

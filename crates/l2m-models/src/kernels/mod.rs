@@ -25,6 +25,8 @@ mod gemm;
 pub(crate) mod layer_norm;
 pub(crate) mod linear;
 pub(crate) mod loss;
+#[cfg(target_arch = "x86_64")]
+mod sgemm;
 
 use candle_core::{CpuStorage, Error, Layout, Result, Storage, Tensor};
 
@@ -81,6 +83,22 @@ pub(crate) fn for_each_chunk<T: Send>(
             .enumerate()
             .for_each(|(i, c)| f(i, c));
     }
+}
+
+/// `lhs [m, k] x rhs [k, n]`, row-major, over rayon's pool.
+pub(crate) fn product(
+    lhs: &[f32],
+    rhs: &[f32],
+    (m, k, n): (usize, usize, usize),
+) -> Result<Vec<f32>> {
+    let mut out = vec![0f32; m * n];
+    gemm::matmul_parallel(
+        gemm::rows_mut(&mut out, m, n),
+        gemm::rows(lhs, m, k),
+        gemm::rows(rhs, k, n),
+        false,
+    )?;
+    Ok(out)
 }
 
 /// Whether the CPU kernels apply to `t`: an `f32` tensor on the CPU.
