@@ -9,7 +9,9 @@
 //!
 //! Flags: `--runs N` (3), `--warmup N` (1), `--scale F` (1.0: full sizes), `--only a,b`,
 //! `--threads N` (all cores), `--python PATH` (`L2M_PYTHON`, else `python3`),
-//! `--device cpu|cuda` (cuda builds `--features cuda`), `--no-write`.
+//! `--device cpu|cuda` (cuda builds `--features cuda`), `--no-write`, `--ours PATH` (time
+//! that `l2m-bench` binary, for example an earlier commit's, instead of building one;
+//! implies `--no-write`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,6 +69,9 @@ struct Options {
     python: String,
     device: String,
     write: bool,
+    /// An `l2m-bench` binary to time instead of building one (`--ours PATH`: the binary of
+    /// an earlier commit, for a before/after table; never written to the page).
+    ours: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -79,6 +84,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         python: std::env::var("L2M_PYTHON").unwrap_or_else(|_| "python3".into()),
         device: "cpu".into(),
         write: true,
+        ours: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -126,6 +132,17 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                 }
             }
             "--no-write" => o.write = false,
+            "--ours" => {
+                let path = PathBuf::from(value("--ours")?);
+                if !path.is_file() {
+                    bail!(
+                        "--ours: {} is not a file (an l2m-bench binary)",
+                        path.display()
+                    );
+                }
+                o.ours = Some(path);
+                o.write = false;
+            }
             other => bail!("unknown flag {other:?} (see xtask/src/bench.rs)"),
         }
     }
@@ -227,9 +244,8 @@ struct Row {
     note: String,
 }
 
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    let o = parse(args)?;
-    // 1. Build our side.
+/// Builds `l2m-bench` in release mode (with CUDA for `--device cuda`); its path.
+fn build_ours(root: &Path, o: &Options) -> anyhow::Result<PathBuf> {
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build
         .current_dir(root)
@@ -241,7 +257,16 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if !status.success() {
         bail!("building l2m-bench failed");
     }
-    let ours_bin: PathBuf = root.join("target/release/l2m-bench");
+    Ok(root.join("target/release/l2m-bench"))
+}
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let o = parse(args)?;
+    // 1. Build our side (unless a binary was given).
+    let ours_bin: PathBuf = match &o.ours {
+        Some(path) => path.clone(),
+        None => build_ours(root, &o)?,
+    };
     let script = root.join("xtask/bench/reference.py");
     let has_torch = python_has(&o.python, "torch, numpy");
     let has_imblearn = python_has(&o.python, "imblearn, numpy");

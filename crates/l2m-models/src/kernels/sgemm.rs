@@ -33,7 +33,7 @@ const NR: usize = 32;
 /// Steps of the inner dimension per packed block (a 14 x 256 panel of `A` and a
 /// 256 x 32 panel of `B`, 46 KiB, about the L1 cache; 192 and 384 measured slower).
 const KC: usize = 256;
-/// Rows of `A` per packed block (a multiple of [`MR`]); the unit of work of a thread.
+/// Most rows of `A` per packed block (a multiple of [`MR`]).
 const MC: usize = 8 * MR;
 
 /// Whether [`product`] runs on this CPU and pays for `m x k` by `k x n`: packing costs
@@ -59,26 +59,35 @@ pub(crate) fn product(
     let mut packed_b = vec![0f32; n.div_ceil(NR) * NR * KC.min(k)];
     let dst_ptr = SendPtr(dst.data.as_mut_ptr());
     let dst_len = dst.data.len();
+    let grid = Grid::new(
+        m,
+        n,
+        if parallel {
+            rayon::current_num_threads()
+        } else {
+            1
+        },
+    );
     for (step, k0) in (0..k).step_by(KC).enumerate() {
         let kc = KC.min(k - k0);
         pack_b(rhs, k0, kc, &mut packed_b);
         let add = accumulate || step > 0;
-        let block = |packed_a: &mut Vec<f32>, i0: usize| {
-            let mc = MC.min(m - i0);
+        let task = |packed_a: &mut Vec<f32>, t: usize| {
+            let (i0, mc, panels) = grid.task(t);
             // Every element is written by `pack_a`: growing the buffer is its only zeroing.
             packed_a.resize(mc.div_ceil(MR) * MR * kc, 0.0);
             pack_a(lhs, i0, mc, k0, kc, packed_a);
-            for j0 in (0..n).step_by(NR) {
+            for p in panels {
+                let j0 = p * NR;
                 let nc = NR.min(n - j0);
-                let b = &packed_b[(j0 / NR) * NR * kc..(j0 / NR + 1) * NR * kc];
+                let b = &packed_b[p * NR * kc..(p + 1) * NR * kc];
                 for r0 in (0..mc).step_by(MR) {
                     let a = &packed_a[(r0 / MR) * MR * kc..(r0 / MR + 1) * MR * kc];
-                    let rows = MR.min(mc - r0);
                     let tile = Tile {
                         dst: dst_ptr,
                         dst_len,
                         first: (i0 + r0) * rs + j0 * cs,
-                        rows,
+                        rows: MR.min(mc - r0),
                         cols: nc,
                         rs,
                         cs,
@@ -87,21 +96,76 @@ pub(crate) fn product(
                     // SAFETY: AVX-512F was checked by `pays` before this module was
                     // chosen; `a` and `b` hold `MR * kc` and `NR * kc` elements; the tile's
                     // `rows x cols` elements of `dst` are inside it (the caller checked the
-                    // destination view) and no other block writes them (blocks are
-                    // disjoint in rows).
+                    // destination view) and no other task writes them (the grid's tasks
+                    // are disjoint blocks of rows and panels).
                     unsafe { micro(a, b, kc, &tile) };
                 }
             }
         };
-        if parallel && m > MC {
-            (0..m)
+        if grid.tasks() > 1 {
+            (0..grid.tasks())
                 .into_par_iter()
-                .step_by(MC)
-                .for_each_init(Vec::new, block);
+                .for_each_init(Vec::new, task);
         } else {
-            let mut packed_a = Vec::new();
-            (0..m).step_by(MC).for_each(|i0| block(&mut packed_a, i0));
+            task(&mut Vec::new(), 0);
         }
+    }
+}
+
+/// How a product's destination is cut into tasks for `threads` threads: blocks of rows
+/// (at most [`MC`], fewer when that leaves threads idle) by ranges of column panels (all
+/// of them, unless there are too few rows to keep every thread busy). Each task packs its
+/// rows of `A`; each element of `C` belongs to one task.
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    m: usize,
+    mc: usize,
+    row_blocks: usize,
+    panels: usize,
+    panels_per_task: usize,
+    col_blocks: usize,
+}
+
+impl Grid {
+    fn new(m: usize, n: usize, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let panels = n.div_ceil(NR);
+        let row_panels = m.div_ceil(MR);
+        let (mc, col_split) = if threads == 1 {
+            (MC, 1)
+        } else if row_panels >= 2 * threads {
+            // Enough rows: blocks of rows only, at least one per thread.
+            ((row_panels.div_ceil(threads) * MR).min(MC), 1)
+        } else {
+            // Few rows: one block of them, the column panels split across threads.
+            ((row_panels * MR).min(MC), threads)
+        };
+        let row_blocks = m.div_ceil(mc).max(1);
+        let panels_per_task = panels.div_ceil(col_split.min(panels).max(1)).max(1);
+        Self {
+            m,
+            mc,
+            row_blocks,
+            panels,
+            panels_per_task,
+            col_blocks: panels.div_ceil(panels_per_task).max(1),
+        }
+    }
+
+    fn tasks(&self) -> usize {
+        self.row_blocks * self.col_blocks
+    }
+
+    /// Task `t`'s first row, row count and column panels.
+    fn task(&self, t: usize) -> (usize, usize, std::ops::Range<usize>) {
+        let (rb, cb) = (t / self.col_blocks, t % self.col_blocks);
+        let i0 = rb * self.mc;
+        let p0 = cb * self.panels_per_task;
+        (
+            i0,
+            self.mc.min(self.m - i0),
+            p0..(p0 + self.panels_per_task).min(self.panels),
+        )
     }
 }
 
@@ -258,6 +322,52 @@ unsafe fn micro(a: &[f32], b: &[f32], kc: usize, tile: &Tile) {
                 unsafe {
                     let p = d.add(at);
                     *p = if tile.add { *p + v } else { v };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every element of the destination belongs to exactly one task, for row counts
+    /// around the block sizes and any thread count, and no thread is left without a task
+    /// when there is work for it.
+    #[test]
+    fn the_grid_covers_every_element_once() {
+        for m in [1, 13, 14, 15, 32, 100, 112, 113, 128, 1000] {
+            for n in [1, 31, 32, 33, 100, 784] {
+                for threads in 1..=5 {
+                    let grid = Grid::new(m, n, threads);
+                    let panels = n.div_ceil(NR);
+                    let mut owner = vec![0u32; m * panels];
+                    for t in 0..grid.tasks() {
+                        let (i0, mc, ps) = grid.task(t);
+                        assert!(mc > 0 && i0 + mc <= m, "{m}x{n}/{threads}: task {t}");
+                        for i in i0..i0 + mc {
+                            for p in ps.clone() {
+                                owner[i * panels + p] += 1;
+                            }
+                        }
+                    }
+                    assert!(owner.iter().all(|&c| c == 1), "{m}x{n}/{threads}: {grid:?}");
+                    // Balance: no task holds more than twice an even share of the
+                    // micro-kernel tiles (or one block of rows by one panel).
+                    let work = m.div_ceil(MR) * panels;
+                    let largest = (0..grid.tasks())
+                        .map(|t| {
+                            let (_, mc, ps) = grid.task(t);
+                            mc.div_ceil(MR) * ps.len()
+                        })
+                        .max()
+                        .unwrap_or(0);
+                    let share = work.div_ceil(threads);
+                    assert!(
+                        threads == 1 || largest <= (2 * share).max(MC / MR),
+                        "{m}x{n}/{threads}: largest task {largest} tiles of {work}: {grid:?}"
+                    );
                 }
             }
         }
