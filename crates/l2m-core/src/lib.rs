@@ -15,6 +15,7 @@ mod rng;
 mod rule;
 mod sampler;
 mod schedule;
+mod shard;
 mod tempered;
 pub mod testbed;
 
@@ -30,4 +31,5 @@ pub use rng::{RngState, RngStream, seeded_rng};
 pub use rule::{Learn2Mix, MixingRule, Static};
 pub use sampler::{CyclicSampler, ShuffledSampler};
 pub use schedule::{Cadence, Schedule, ScheduleState};
+pub use shard::Shards;
 pub use tempered::Tempered;
