@@ -4,6 +4,7 @@
 
 mod atomic;
 mod checkpoint;
+pub mod collective;
 mod compare;
 mod config;
 mod data;
@@ -32,7 +33,9 @@ pub use error::{EngineError, Result};
 pub use record::{EpochRecord, RunDir, RunInfo};
 pub use strategy::{Learn2MixOptions, StrategySpec, strategy_names};
 pub use task::Task;
-pub use train::{BuildModel, CustomModel, TrainOutcome, finished_run, train_one, train_with};
+pub use train::{
+    BuildModel, CustomModel, TrainOutcome, finished_run, train_data_parallel, train_one, train_with,
+};
 pub use variant::{Variant, preset_variant};
 
 // What the engine's API hands out, re-exported where a user looks first.

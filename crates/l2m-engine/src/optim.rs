@@ -103,6 +103,30 @@ impl Adam {
         self.step(&grads)
     }
 
+    /// Back-propagates this rank's part of a data-parallel batch (`loss` already divided by
+    /// the global batch size), sums every parameter's gradient over the ranks of `comm`
+    /// (a parameter without a gradient here counts as zero, so every rank makes the same
+    /// calls), and takes one step; the parameters stay the same bits on every rank.
+    pub fn backward_step_summed(
+        &mut self,
+        loss: &Tensor,
+        comm: &dyn crate::collective::Collective,
+    ) -> Result<()> {
+        let mut grads = loss.backward()?;
+        for s in &self.slots {
+            let local = match grads.get(&s.var) {
+                Some(g) => g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
+                None => vec![0f32; s.var.elem_count()],
+            };
+            let mut summed = local;
+            comm.sum_f32(&mut summed)?;
+            let g =
+                Tensor::from_vec(summed, s.var.shape(), s.var.device())?.to_dtype(s.var.dtype())?;
+            grads.insert(&s.var, g);
+        }
+        self.step(&grads)
+    }
+
     /// One step with `grads`; parameters without a gradient are left alone.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.steps += 1;

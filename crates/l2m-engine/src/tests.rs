@@ -799,10 +799,10 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
     img.optimizer.lr = 1e-3;
     img.set_gamma(0.5);
     let data = tiny_images(3);
-    // The convolution's sums run in another order on the AVX-512 path: its own entries.
-    let images = match l2m_models::cpu_convolution() {
-        "im2col" => "images",
-        other => other,
+    // The AVX-512 kernels sum in another order: their own entries.
+    let images = match (l2m_models::cpu_convolution(), l2m_models::cpu_matmul()) {
+        ("im2col", "gemm-crate") => "images".to_string(),
+        (conv, matmul) => format!("images@{conv}+{matmul}"),
     };
     for name in strategy_names() {
         let spec = StrategySpec::parse(name, 0.5).expect("strategy");
@@ -1153,4 +1153,262 @@ fn a_sweep_pairs_every_point_with_the_reference_resumes_and_grows() {
     assert!(e.to_string().contains("given twice"), "{e}");
     let e = sweep(vec![0.0]).points().expect_err("gamma 0");
     assert!(e.to_string().contains("gamma=0"), "{e}");
+}
+
+/// Data-parallel training on a group of threads standing in for processes: the same
+/// records as one process, within floating-point tolerance, and the same mixture on every
+/// rank to the bit.
+mod data_parallel {
+    use std::sync::{Arc, Barrier, Mutex};
+
+    use super::*;
+    use crate::collective::Collective;
+
+    /// Every rank adds all ranks' values in rank order, so all get the same bits.
+    struct Shared {
+        barrier: Barrier,
+        f32s: Mutex<Vec<Vec<f32>>>,
+        f64s: Mutex<Vec<Vec<f64>>>,
+    }
+
+    struct Threads {
+        rank: usize,
+        ranks: usize,
+        shared: Arc<Shared>,
+    }
+
+    fn group(ranks: usize) -> Vec<Threads> {
+        let shared = Arc::new(Shared {
+            barrier: Barrier::new(ranks),
+            f32s: Mutex::new(vec![Vec::new(); ranks]),
+            f64s: Mutex::new(vec![Vec::new(); ranks]),
+        });
+        (0..ranks)
+            .map(|rank| Threads {
+                rank,
+                ranks,
+                shared: Arc::clone(&shared),
+            })
+            .collect()
+    }
+
+    fn sum<T: Copy + std::ops::Add<Output = T>>(
+        slots: &Mutex<Vec<Vec<T>>>,
+        barrier: &Barrier,
+        rank: usize,
+        data: &mut [T],
+    ) {
+        slots.lock().expect("slots")[rank] = data.to_vec();
+        barrier.wait();
+        {
+            let s = slots.lock().expect("slots");
+            for (j, d) in data.iter_mut().enumerate() {
+                let mut acc = s[0][j];
+                for part in &s[1..] {
+                    acc = acc + part[j];
+                }
+                *d = acc;
+            }
+        }
+        barrier.wait();
+    }
+
+    impl Collective for Threads {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+
+        fn ranks(&self) -> usize {
+            self.ranks
+        }
+
+        fn sum_f32(&self, data: &mut [f32]) -> Result<()> {
+            sum(&self.shared.f32s, &self.shared.barrier, self.rank, data);
+            Ok(())
+        }
+
+        fn sum_f64(&self, data: &mut [f64]) -> Result<()> {
+            sum(&self.shared.f64s, &self.shared.barrier, self.rank, data);
+            Ok(())
+        }
+    }
+
+    fn on_ranks(
+        cfg: &ExperimentConfig,
+        data: &LoadedData,
+        strategy: &str,
+        ranks: usize,
+        out: Option<&Path>,
+    ) -> Vec<Result<TrainOutcome>> {
+        let spec =
+            StrategySpec::parse_item(strategy, cfg.gamma().expect("gamma")).expect("strategy");
+        let model = cfg.model_for(data).expect("model");
+        std::thread::scope(|s| {
+            let handles: Vec<_> = group(ranks)
+                .into_iter()
+                .map(|comm| {
+                    let (spec, model) = (&spec, &model);
+                    s.spawn(move || {
+                        train_data_parallel(
+                            cfg,
+                            model,
+                            spec,
+                            data,
+                            cfg.seeds[0],
+                            out,
+                            &mut SilentObserver,
+                            &comm,
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("rank thread"))
+                .collect()
+        })
+    }
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+    }
+
+    /// Records of each rank against one process's: the same samples drawn per class, the
+    /// losses, metric and mixture within `tol`; the mixture bit-identical across ranks.
+    fn check(cfg: &ExperimentConfig, data: &LoadedData, strategy: &str, ranks: usize, tol: f64) {
+        let spec =
+            StrategySpec::parse_item(strategy, cfg.gamma().expect("gamma")).expect("strategy");
+        let single =
+            train_one(cfg, &spec, data, cfg.seeds[0], None, &mut SilentObserver).expect("one");
+        let outcomes: Vec<TrainOutcome> = on_ranks(cfg, data, strategy, ranks, None)
+            .into_iter()
+            .map(|o| o.expect("rank"))
+            .collect();
+        for (r, o) in outcomes.iter().enumerate() {
+            assert_eq!(o.records.len(), single.records.len());
+            for (a, b) in o.records.iter().zip(&single.records) {
+                let at = format!("{strategy}, {ranks} ranks, rank {r}, epoch {}", a.epoch);
+                assert_eq!(a.train_samples_per_class, b.train_samples_per_class, "{at}");
+                assert!(
+                    close(a.train_loss, b.train_loss, tol),
+                    "{at}: train loss {} vs {}",
+                    a.train_loss,
+                    b.train_loss
+                );
+                assert!(
+                    close(a.test_loss, b.test_loss, tol),
+                    "{at}: test loss {} vs {}",
+                    a.test_loss,
+                    b.test_loss
+                );
+                assert!(
+                    close(a.test_metric, b.test_metric, tol),
+                    "{at}: metric {} vs {}",
+                    a.test_metric,
+                    b.test_metric
+                );
+                for (x, y) in a.alpha.iter().zip(&b.alpha) {
+                    assert!(
+                        close(*x, *y, tol),
+                        "{at}: alpha {:?} vs {:?}",
+                        a.alpha,
+                        b.alpha
+                    );
+                }
+            }
+            let (a, b) = (&o.records, &outcomes[0].records);
+            for (x, y) in a.iter().zip(b) {
+                let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&x.alpha),
+                    bits(&y.alpha),
+                    "{strategy}: rank {r}'s alpha"
+                );
+                assert_eq!(
+                    x.test_loss.to_bits(),
+                    y.test_loss.to_bits(),
+                    "{strategy}: rank {r}'s model"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_train_like_one_process_on_mean_estimation() {
+        let cfg = small(6);
+        let data = load(&cfg, 7);
+        for strategy in [
+            "learn2mix",
+            "classical",
+            "balanced",
+            "learn2mix:update_every=1",
+        ] {
+            // 50 per batch: 25 + 25, and 17 + 17 + 16 (a batch that does not divide).
+            for ranks in [2, 3] {
+                check(&cfg, &data, strategy, ranks, 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_train_like_one_process_on_real_mnist() {
+        let Some(data_dir) = shared_data() else {
+            return;
+        };
+        let mut cfg = preset("mnist").expect("preset");
+        cfg.data_dir = data_dir;
+        cfg.limit = Some(60);
+        cfg.batch_size = 100;
+        cfg.epochs = 2;
+        cfg.seeds = vec![0];
+        cfg.optimizer.lr = 1e-3;
+        let data = load(&cfg, 0);
+        for ranks in [2, 3] {
+            check(&cfg, &data, "learn2mix", ranks, 1e-3);
+        }
+    }
+
+    #[test]
+    fn only_rank_zero_writes_and_every_rank_resumes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = small(2);
+        let data = load(&cfg, 7);
+        for o in on_ranks(&cfg, &data, "learn2mix", 2, Some(dir.path())) {
+            o.expect("rank");
+        }
+        assert!(dir.path().join("records.jsonl").is_file());
+        // Four epochs in total: both ranks resume from rank 0's checkpoint and end where
+        // an uninterrupted two-rank run ends.
+        cfg.epochs = 4;
+        let resumed: Vec<TrainOutcome> = on_ranks(&cfg, &data, "learn2mix", 2, Some(dir.path()))
+            .into_iter()
+            .map(|o| o.expect("rank"))
+            .collect();
+        let straight: Vec<TrainOutcome> = on_ranks(&cfg, &data, "learn2mix", 2, None)
+            .into_iter()
+            .map(|o| o.expect("rank"))
+            .collect();
+        for (a, b) in resumed.iter().zip(&straight) {
+            assert_eq!(
+                without_time(a.records.clone()),
+                without_time(b.records.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn strategies_that_weigh_the_whole_batch_are_refused() {
+        let cfg = small(1);
+        let data = load(&cfg, 7);
+        for o in on_ranks(&cfg, &data, "group-dro", 2, None) {
+            let e = o.expect_err("group-dro needs the whole batch");
+            assert!(e.to_string().contains("data-parallel"), "{e}");
+        }
+        let mut tiny = small(1);
+        tiny.batch_size = 2;
+        for o in on_ranks(&tiny, &data, "learn2mix", 3, None) {
+            let e = o.expect_err("a batch of 2 on 3 ranks");
+            assert!(e.to_string().contains("smaller than the 3 ranks"), "{e}");
+        }
+    }
 }

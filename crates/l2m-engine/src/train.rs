@@ -14,6 +14,7 @@ use l2m_models::{
 };
 
 use crate::checkpoint::{self, CheckpointState};
+use crate::collective::{Collective, Solo, local_part};
 use crate::compare::Observer;
 use crate::config::LoadedData;
 use crate::data::DeviceData;
@@ -136,6 +137,8 @@ struct EpochInput<'a> {
     task: Task,
     steps: usize,
     k: usize,
+    /// The process group; [`Solo`] for one process.
+    comm: &'a dyn Collective,
 }
 
 /// Reads the per-class sums of the steps in `pending` (one device read), refuses
@@ -146,16 +149,24 @@ fn hand_over(
     strategy: &mut dyn Strategy,
     eval: &mut Evaluate<'_>,
     out: &mut EpochSums,
+    comm: &dyn Collective,
 ) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
     let rows: Vec<Vec<f32>> = Tensor::stack(pending, 0)?.to_vec2()?;
     pending.clear();
-    let rows: Vec<Vec<f64>> = rows
+    let mut rows: Vec<Vec<f64>> = rows
         .into_iter()
         .map(|r| r.into_iter().map(f64::from).collect())
         .collect();
+    if comm.ranks() > 1 {
+        // Each rank summed its part of each batch: the batch's sums are their sum.
+        let width = rows.first().map_or(0, Vec::len);
+        let mut flat: Vec<f64> = rows.concat();
+        comm.sum_f64(&mut flat)?;
+        rows = flat.chunks(width.max(1)).map(<[f64]>::to_vec).collect();
+    }
     if let Some(&bad) = rows.iter().flatten().find(|v| !v.is_finite()) {
         return Err(EngineError::Diverged {
             strategy: String::new(),
@@ -185,6 +196,7 @@ fn train_epoch(
         task,
         steps,
         k,
+        comm,
     } = *input;
     strategy.begin_epoch()?;
     let mut indices = Vec::new();
@@ -214,11 +226,29 @@ fn train_epoch(
             };
             strategy.select(&mut indices, &mut score)?;
         }
-        let batch = data.batch(&indices)?;
+        // With several ranks, this rank trains on its part of the batch.
+        let part = if comm.ranks() > 1 {
+            Some(local_part(
+                &indices,
+                |i| data.class_of(i),
+                k,
+                comm.rank(),
+                comm.ranks(),
+            )?)
+        } else {
+            None
+        };
+        let batch = data.batch(part.as_deref().unwrap_or(&indices))?;
         let output = t.model.forward_t(&batch.x, true)?;
         let per_sample = strategy.per_sample_loss(task, &output, &batch.y)?;
-        let loss = strategy.batch_loss(&per_sample, &batch.classes)?;
-        t.opt.backward_step(&loss)?;
+        if part.is_some() {
+            // The batch's mean loss, of which this rank holds a part of the sum.
+            let loss = (per_sample.sum_all()? * (1.0 / indices.len() as f64))?;
+            t.opt.backward_step_summed(&loss, comm)?;
+        } else {
+            let loss = strategy.batch_loss(&per_sample, &batch.classes)?;
+            t.opt.backward_step(&loss)?;
+        }
         pending.push(DeviceData::class_sums(&per_sample, &batch.classes, k)?);
         let mut c = vec![0u64; k];
         for &i in &indices {
@@ -239,6 +269,7 @@ fn train_epoch(
                 strategy,
                 &mut eval,
                 &mut out,
+                comm,
             )?;
         }
     }
@@ -249,6 +280,7 @@ fn train_epoch(
         strategy,
         &mut eval,
         &mut out,
+        comm,
     )?;
     strategy.end_epoch(&mut eval)?;
     Ok(out)
@@ -377,7 +409,38 @@ pub fn train_with(
     out: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
+    train_data_parallel(cfg, model, spec, data, seed, out, observer, &Solo)
+}
+
+/// [`train_with`] as one rank of the process group `comm` (see [`crate::collective`]):
+/// every rank calls it with the same arguments; each trains on its part of every batch,
+/// gradients and class-wise loss sums are summed across ranks, and only rank 0 writes to
+/// `out` (every rank resumes from it). With [`Solo`] it is [`train_with`], to the bit.
+///
+/// Strategies that weigh a batch by its composition (Group DRO) or choose samples by the
+/// model's losses (importance sampling) are refused for more than one rank, as is a batch
+/// smaller than the number of ranks.
+#[allow(clippy::too_many_arguments)]
+pub fn train_data_parallel(
+    cfg: &ExperimentConfig,
+    model: &dyn BuildModel,
+    spec: &StrategySpec,
+    data: &LoadedData,
+    seed: u64,
+    out: Option<&Path>,
+    observer: &mut dyn Observer,
+    comm: &dyn Collective,
+) -> Result<TrainOutcome> {
     cfg.check_data(data)?;
+    if comm.ranks() > 1 && cfg.batch_size < comm.ranks() {
+        return Err(EngineError::Config(format!(
+            "batch_size {} is smaller than the {} ranks: every rank needs a sample",
+            cfg.batch_size,
+            comm.ranks()
+        )));
+    }
+    // Only rank 0 writes; every rank reads.
+    let write_to = out.filter(|_| comm.rank() == 0);
     let name = spec.name();
     if let Some(dir) = out
         && let Some(done) = finished_run(dir, cfg.epochs)?
@@ -412,6 +475,12 @@ pub fn train_with(
         device: &device,
     };
     let mut strategy = spec.build(&setup)?;
+    if comm.ranks() > 1 && !strategy.data_parallel() {
+        return Err(EngineError::Config(format!(
+            "strategy {name} cannot run data-parallel yet (it weighs or selects samples by \
+             the whole batch); run it in one process"
+        )));
+    }
     let train_set = strategy.train_set().unwrap_or(train).clone();
     let train_data = DeviceData::upload(&train_set, cfg.task, &device)?;
     let test_data = DeviceData::upload(&data.test, cfg.task, &device)?;
@@ -421,6 +490,7 @@ pub fn train_with(
         task: cfg.task,
         steps,
         k,
+        comm,
     };
 
     let mut t = fresh(cfg, model_cfg, seed, &device)?;
@@ -560,7 +630,7 @@ pub fn train_with(
         if last {
             info.confusion = eval.confusion.clone();
         }
-        if let (true, Some(dir)) = (last, out) {
+        if let (true, Some(dir)) = (last, write_to) {
             // Before the checkpoint that marks the run finished: a finished run always
             // has its model (and, for the user's data, its predictions).
             crate::predict::save_model(&t.varmap, dir)?;
@@ -577,7 +647,7 @@ pub fn train_with(
                 crate::write_atomic(&dir.join(crate::predict::PREDICTIONS_FILE), csv.as_bytes())?;
             }
         }
-        if let Some(dir) = out {
+        if let Some(dir) = write_to {
             let state = CheckpointState {
                 format: 0,
                 epoch,

@@ -113,6 +113,17 @@ pub fn cpu_convolution() -> &'static str {
     }
 }
 
+/// The matrix product the CPU kernels run in this process for large products: `"avx512"`
+/// (a CPU with AVX-512F) or `"gemm-crate"`. Like [`cpu_convolution`], it changes results
+/// only by rounding.
+pub fn cpu_matmul() -> &'static str {
+    if conv::direct_available() {
+        "avx512"
+    } else {
+        "gemm-crate"
+    }
+}
+
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         self.apply(xs, conv::Epilogue::default())

@@ -23,7 +23,7 @@ mod transformer;
 
 pub use autoencoder::{Autoencoder, AutoencoderConfig};
 pub use checkpoint::{load_checkpoint, save_checkpoint};
-pub use conv2d::{Conv2d, cpu_convolution};
+pub use conv2d::{Conv2d, cpu_convolution, cpu_matmul};
 pub use device::{DeviceKind, select_device};
 pub use dropout::SeededDropout;
 pub use error::{ModelError, Result};

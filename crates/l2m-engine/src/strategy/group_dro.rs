@@ -101,6 +101,10 @@ impl GroupDro {
 }
 
 impl Strategy for GroupDro {
+    fn data_parallel(&self) -> bool {
+        false
+    }
+
     fn batch_loss(&mut self, per_sample: &Tensor, classes: &Tensor) -> Result<Tensor> {
         let k = self.q.len();
         let means = Self::class_means(per_sample, classes, k)?;

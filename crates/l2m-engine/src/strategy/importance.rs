@@ -43,6 +43,10 @@ impl Strategy for Importance {
         self.batches.next_batch(out)
     }
 
+    fn data_parallel(&self) -> bool {
+        false
+    }
+
     fn select(&mut self, batch: &mut Vec<u32>, score: &mut Scorer<'_>) -> Result<()> {
         let scores = score(batch)?;
         let keep = l2m_baselines::sampling::weighted_without_replacement(

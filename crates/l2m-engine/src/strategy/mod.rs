@@ -456,6 +456,13 @@ pub trait Strategy {
         task.per_sample_loss(output, target)
     }
 
+    /// Whether the strategy can train data-parallel ([`crate::collective`]): its batch
+    /// loss is the mean of its per-sample losses and it does not choose samples by the
+    /// model (default: yes).
+    fn data_parallel(&self) -> bool {
+        true
+    }
+
     /// The loss of one batch from its per-sample losses and their classes (default: the
     /// mean).
     fn batch_loss(&mut self, per_sample: &Tensor, _classes: &Tensor) -> Result<Tensor> {
