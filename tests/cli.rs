@@ -5,6 +5,9 @@ use std::process::{Command, Output};
 
 mod own_data;
 
+#[cfg(feature = "mpi")]
+mod distributed;
+
 fn l2m(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_l2m"))
         .args(args)

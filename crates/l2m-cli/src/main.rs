@@ -10,6 +10,7 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod args;
+mod group;
 mod progress;
 mod runtime;
 mod table;
@@ -33,7 +34,27 @@ fn main() -> ExitCode {
     runtime::configure();
     let cli = Cli::parse();
     init_logging(cli.debug);
-    match run(cli) {
+    let group = match group::Group::join() {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "l2m: {}", render(&e));
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = run(cli, group.comm());
+    if outcome.is_err() && group.comm().ranks() > 1 {
+        if let Err(err) = &outcome {
+            let _ = writeln!(
+                std::io::stderr(),
+                "l2m (rank {} of {}): {}; stopping every rank",
+                group.comm().rank(),
+                group.comm().ranks(),
+                render(err)
+            );
+        }
+        group.abort(1);
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // A closed pipe (`l2m compare | head`) is not an error worth reporting.
@@ -67,7 +88,17 @@ fn init_logging(debug: bool) {
         .try_init();
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, comm: &dyn l2m_engine::collective::Collective) -> anyhow::Result<()> {
+    let trains = matches!(
+        cli.command,
+        Command::Compare(_) | Command::Reproduce(_) | Command::Run(_)
+    );
+    if comm.ranks() > 1 && !trains {
+        anyhow::bail!(
+            "only compare, reproduce and run train data-parallel; run this command in one \
+             process (without mpirun)"
+        );
+    }
     match cli.command {
         Command::Compare(args) => {
             let cfg = args.resolve()?;
@@ -76,10 +107,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 write!(std::io::stdout().lock(), "{text}")?;
                 return Ok(());
             }
-            train_and_summarise(cfg, &args.overrides, false)
+            train_and_summarise(cfg, &args.overrides, false, comm)
         }
         Command::Predict(args) => predict(args),
-        Command::Reproduce(args) => reproduce(args),
+        Command::Reproduce(args) => reproduce(args, comm),
         Command::Run(args) => {
             let text = std::fs::read_to_string(&args.config)
                 .with_context(|| format!("reading {}", args.config.display()))?;
@@ -94,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .overrides
                 .apply(cfg)
                 .with_context(|| format!("{}", args.config.display()))?;
-            train_and_summarise(cfg, &args.overrides, true)
+            train_and_summarise(cfg, &args.overrides, true, comm)
         }
         Command::Sweep(args) => sweep(&args),
         Command::Report {
@@ -165,7 +196,10 @@ fn predict(args: args::PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn reproduce(args: args::ReproduceArgs) -> anyhow::Result<()> {
+fn reproduce(
+    args: args::ReproduceArgs,
+    comm: &dyn l2m_engine::collective::Collective,
+) -> anyhow::Result<()> {
     if args.list {
         return match args.variant {
             l2m_engine::Variant::Table3 => list(),
@@ -180,14 +214,18 @@ fn reproduce(args: args::ReproduceArgs) -> anyhow::Result<()> {
         write!(std::io::stdout().lock(), "{text}")?;
         return Ok(());
     }
-    train_and_summarise(cfg, &args.overrides, true)
+    train_and_summarise(cfg, &args.overrides, true, comm)
 }
 
 fn train_and_summarise(
     cfg: l2m_engine::ExperimentConfig,
     args: &args::Overrides,
     with_report: bool,
+    comm: &dyn l2m_engine::collective::Collective,
 ) -> anyhow::Result<()> {
+    if comm.ranks() > 1 {
+        return train_data_parallel(cfg, args, with_report, comm);
+    }
     // Refuse an unusable device before anything is written.
     l2m_engine::select_device(cfg.device).context("--device")?;
     let dir = match &args.out {
@@ -251,6 +289,86 @@ fn train_and_summarise(
         writeln!(out, "report: {}", dir.join("report.md").display())?;
     }
     writeln!(out, "\nrun directory: {}", dir.display())?;
+    if let Some(tb) = &args.tensorboard {
+        export_tensorboard(&dir, tb)?;
+    }
+    Ok(())
+}
+
+/// [`train_and_summarise`] as one rank of a data-parallel group: rank 0 takes the run
+/// directory (lock, `--fresh`, config, summary, report, table), every rank trains its part
+/// of every batch, and the others only read the directory to resume.
+fn train_data_parallel(
+    cfg: l2m_engine::ExperimentConfig,
+    args: &args::Overrides,
+    with_report: bool,
+    comm: &dyn l2m_engine::collective::Collective,
+) -> anyhow::Result<()> {
+    l2m_engine::select_device(cfg.device).context("--device")?;
+    let dir = match &args.out {
+        Some(p) => p.clone(),
+        None => default_run_dir(Path::new("runs"), &cfg)?,
+    };
+    let lead = comm.rank() == 0;
+    let run_dir = if lead {
+        if args.fresh && dir.exists() {
+            l2m_engine::RunDir::remove(&dir).context("--fresh")?;
+        }
+        if dir.join("config.json").is_file() {
+            tracing::warn!(
+                "resuming {} (finished runs are read back; --fresh starts over)",
+                dir.display()
+            );
+        }
+        Some(
+            l2m_engine::RunDir::create(&dir)
+                .with_context(|| format!("cannot use the run directory {}", dir.display()))?,
+        )
+    } else {
+        None
+    };
+    // Nobody reads the directory before rank 0 has set it up.
+    comm.sum_f64(&mut [0.0])?;
+    if let Some(d) = cfg.dataset.needs() {
+        d.locate(&cfg.data_dir)
+            .with_context(|| format!("experiment {} needs data", cfg.name))?;
+    }
+    let mut observer = progress::Bars::new(&cfg, args.quiet || !lead, progress::stop_flag());
+    let comparison =
+        l2m_engine::run_experiment_data_parallel(&cfg, run_dir.as_ref(), &dir, &mut observer, comm)
+            .with_context(|| {
+                format!(
+                    "experiment {} failed on rank {} of {} (records so far are in {})",
+                    cfg.name,
+                    comm.rank(),
+                    comm.ranks(),
+                    dir.display()
+                )
+            })?;
+    observer.finish();
+    if !lead {
+        return Ok(());
+    }
+    let comparison = match args.metric {
+        l2m_engine::Metric::Task => comparison,
+        metric => {
+            l2m_engine::report::load_run_by(&dir, metric)
+                .context("--metric")?
+                .1
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    table::print(&mut out, &cfg, &comparison)?;
+    if with_report {
+        l2m_engine::report::write_report_by(&dir, args.metric).context("writing the report")?;
+        writeln!(out, "report: {}", dir.join("report.md").display())?;
+    }
+    writeln!(
+        out,
+        "\nrun directory: {} ({} processes, data-parallel)",
+        dir.display(),
+        comm.ranks()
+    )?;
     if let Some(tb) = &args.tensorboard {
         export_tensorboard(&dir, tb)?;
     }

@@ -21,7 +21,7 @@ use l2m_core::Shards;
 use crate::{EngineError, Result};
 
 /// A group of processes training one model together.
-pub trait Collective: Send + Sync {
+pub trait Collective {
     /// This process's rank, `0..ranks()`.
     fn rank(&self) -> usize;
     /// The number of processes.

@@ -1,12 +1,12 @@
 //! Running a comparison: every strategy for every seed, then a summary across seeds.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use l2m_core::convergence::{self, Direction, Summary};
 
-use crate::{
-    BuildModel, EpochRecord, ExperimentConfig, Result, RunDir, RunInfo, train_one, train_with,
-};
+use crate::{BuildModel, EpochRecord, ExperimentConfig, Result, RunDir, RunInfo};
 
 /// Receives progress from the engine (the CLI draws progress bars with it). Every method
 /// has an empty default.
@@ -183,22 +183,69 @@ pub fn run_experiment_with(
     run(cfg, Some(model), dir, observer)
 }
 
+/// [`run_experiment`] as one rank of the process group `comm` (see
+/// [`crate::collective`]): every rank calls it with the same configuration and `root`;
+/// rank 0 passes the locked run directory and alone writes there, the other ranks pass
+/// `None` and read `root` only to resume. Every rank returns the same comparison.
+pub fn run_experiment_data_parallel(
+    cfg: &ExperimentConfig,
+    dir: Option<&RunDir>,
+    root: &Path,
+    observer: &mut dyn Observer,
+    comm: &dyn crate::collective::Collective,
+) -> Result<Comparison> {
+    if (comm.rank() == 0) != dir.is_some() {
+        return Err(crate::EngineError::Config(format!(
+            "rank {} of {}: rank 0, and only rank 0, holds the run directory",
+            comm.rank(),
+            comm.ranks()
+        )));
+    }
+    run_ranked(cfg, None, dir, root, observer, comm)
+}
+
 fn run(
     cfg: &ExperimentConfig,
     model: Option<&dyn BuildModel>,
     dir: &RunDir,
     observer: &mut dyn Observer,
 ) -> Result<Comparison> {
+    run_ranked(
+        cfg,
+        model,
+        Some(dir),
+        dir.path(),
+        observer,
+        &crate::collective::Solo,
+    )
+}
+
+fn run_ranked(
+    cfg: &ExperimentConfig,
+    model: Option<&dyn BuildModel>,
+    dir: Option<&RunDir>,
+    root: &Path,
+    observer: &mut dyn Observer,
+    comm: &dyn crate::collective::Collective,
+) -> Result<Comparison> {
     cfg.validate()?;
-    check_same_config(dir, cfg)?;
-    dir.write_json("config.json", cfg)?;
+    if let Some(dir) = dir {
+        check_same_config(dir, cfg)?;
+        dir.write_json("config.json", cfg)?;
+    }
+    let run_path = |strategy: &str, seed: u64| -> Result<std::path::PathBuf> {
+        match dir {
+            Some(d) => d.run_path(strategy, seed),
+            None => Ok(root.join(format!("seed-{seed}")).join(strategy)),
+        }
+    };
     let mut runs: Vec<Vec<(Vec<EpochRecord>, RunInfo)>> = vec![Vec::new(); cfg.strategies.len()];
     for &seed in &cfg.seeds {
         // A seed whose runs all finished needs no data.
         let mut done = Vec::with_capacity(cfg.strategies.len());
         for strategy in &cfg.strategies {
             done.push(crate::finished_run(
-                &dir.run_path(strategy.name(), seed)?,
+                &run_path(strategy.name(), seed)?,
                 cfg.epochs,
             )?);
         }
@@ -214,16 +261,17 @@ fn run(
         }
         let data = cfg.dataset.load(&cfg.data_dir, seed, cfg.limit)?;
         observer.data_loaded(seed, &data);
-        if let Some(vocab) = &data.vocab {
-            let seed_dir = dir.path().join(format!("seed-{seed}"));
+        let writes = dir.is_some();
+        if let (true, Some(vocab)) = (writes, &data.vocab) {
+            let seed_dir = root.join(format!("seed-{seed}"));
             std::fs::create_dir_all(&seed_dir).map_err(|source| crate::EngineError::Io {
                 path: seed_dir.clone(),
                 source,
             })?;
             crate::write_atomic(&seed_dir.join("vocab.txt"), vocab.to_text().as_bytes())?;
         }
-        if let Some(own) = &data.own {
-            let seed_dir = dir.path().join(format!("seed-{seed}"));
+        if let (true, Some(own)) = (writes, &data.own) {
+            let seed_dir = root.join(format!("seed-{seed}"));
             std::fs::create_dir_all(&seed_dir).map_err(|source| crate::EngineError::Io {
                 path: seed_dir.clone(),
                 source,
@@ -234,16 +282,32 @@ fn run(
             )?;
         }
         for (s, strategy) in cfg.strategies.iter().enumerate() {
-            let path = dir.run_path(strategy.name(), seed)?;
-            let outcome = match model {
-                Some(m) => train_with(cfg, m, strategy, &data, seed, Some(&path), observer)?,
-                None => train_one(cfg, strategy, &data, seed, Some(&path), observer)?,
+            let path = run_path(strategy.name(), seed)?;
+            let own_model;
+            let m: &dyn BuildModel = match model {
+                Some(m) => m,
+                None => {
+                    own_model = cfg.model_for(&data)?;
+                    &own_model
+                }
             };
+            let outcome = crate::train_data_parallel(
+                cfg,
+                m,
+                strategy,
+                &data,
+                seed,
+                Some(&path),
+                observer,
+                comm,
+            )?;
             runs[s].push((outcome.records, outcome.info));
         }
     }
     let comparison = summarize(cfg, &runs);
-    dir.write_json("summary.json", &comparison)?;
+    if let Some(dir) = dir {
+        dir.write_json("summary.json", &comparison)?;
+    }
     Ok(comparison)
 }
 

@@ -24,7 +24,7 @@ pub mod variant;
 pub use atomic::write_atomic;
 pub use compare::{
     Comparison, Metric, Observer, SilentObserver, StrategySummary, reference_index, run_experiment,
-    run_experiment_with, summarize, summarize_against, summarize_by,
+    run_experiment_data_parallel, run_experiment_with, summarize, summarize_against, summarize_by,
 };
 pub use config::{
     DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, OwnMeta, PRESETS, preset,
