@@ -113,5 +113,10 @@ mod mpi_group {
             self.sum(data);
             Ok(())
         }
+
+        fn broadcast_f64(&self, data: &mut [f64]) -> l2m_engine::Result<()> {
+            self.world.process_at_rank(0).broadcast_into(data);
+            Ok(())
+        }
     }
 }

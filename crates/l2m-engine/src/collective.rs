@@ -31,6 +31,31 @@ pub trait Collective {
     fn sum_f32(&self, data: &mut [f32]) -> Result<()>;
     /// [`Collective::sum_f32`] for `f64`.
     fn sum_f64(&self, data: &mut [f64]) -> Result<()>;
+    /// Replaces `data` by rank 0's `data` on every rank.
+    fn broadcast_f64(&self, data: &mut [f64]) -> Result<()>;
+}
+
+/// Checks that this rank's `state` (the mixture, a checksum of the parameters) has rank 0's
+/// bits: ranks that drifted apart would train different models without noticing.
+pub fn check_in_step(comm: &dyn Collective, state: &[f64], epoch: usize) -> Result<()> {
+    if comm.ranks() < 2 {
+        return Ok(());
+    }
+    let mut lead = state.to_vec();
+    comm.broadcast_f64(&mut lead)?;
+    if lead
+        .iter()
+        .map(|v| v.to_bits())
+        .ne(state.iter().map(|v| v.to_bits()))
+    {
+        return Err(EngineError::Config(format!(
+            "rank {} of {} no longer agrees with rank 0 after epoch {epoch} (mixture and \
+             parameter checksum {state:?} against {lead:?})",
+            comm.rank(),
+            comm.ranks()
+        )));
+    }
+    Ok(())
 }
 
 /// One process: the sums are the values themselves.
@@ -51,6 +76,10 @@ impl Collective for Solo {
     }
 
     fn sum_f64(&self, _data: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+
+    fn broadcast_f64(&self, _data: &mut [f64]) -> Result<()> {
         Ok(())
     }
 }

@@ -1231,6 +1231,14 @@ mod data_parallel {
             sum(&self.shared.f64s, &self.shared.barrier, self.rank, data);
             Ok(())
         }
+
+        fn broadcast_f64(&self, data: &mut [f64]) -> Result<()> {
+            // Rank 0's values, by summing them with zeros from every other rank.
+            if self.rank != 0 {
+                data.iter_mut().for_each(|v| *v = 0.0);
+            }
+            self.sum_f64(data)
+        }
     }
 
     fn on_ranks(
@@ -1394,6 +1402,34 @@ mod data_parallel {
                 without_time(b.records.clone())
             );
         }
+    }
+
+    /// Each epoch every rank checks its mixture and parameter checksum against rank 0's
+    /// bits; a rank that drifted stops with an error naming it.
+    #[test]
+    fn a_rank_that_drifts_from_rank_zero_is_an_error() {
+        let outcomes: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = group(3)
+                .into_iter()
+                .map(|comm| {
+                    s.spawn(move || {
+                        let drift = if comm.rank() == 2 { 1e-12 } else { 0.0 };
+                        crate::collective::check_in_step(&comm, &[0.25, 0.75 + drift], 4)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("rank"))
+                .collect()
+        });
+        assert!(outcomes[0].is_ok() && outcomes[1].is_ok());
+        let e = outcomes[2].as_ref().expect_err("rank 2 drifted");
+        assert!(
+            e.to_string()
+                .contains("rank 2 of 3 no longer agrees with rank 0 after epoch 4"),
+            "{e}"
+        );
     }
 
     #[test]

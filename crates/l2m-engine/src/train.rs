@@ -601,6 +601,12 @@ pub fn train_data_parallel(
                 eval.metric.losses.iter().copied().reduce(f64::max)
             }
         };
+        if comm.ranks() > 1 {
+            let (a, b) = parameter_checksum(&t.varmap)?;
+            let mut state = strategy.alpha().as_slice().to_vec();
+            state.extend([a, b]);
+            crate::collective::check_in_step(comm, &state, epoch)?;
+        }
         let record = EpochRecord {
             epoch,
             strategy: name.to_string(),
