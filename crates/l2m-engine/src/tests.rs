@@ -1414,7 +1414,7 @@ mod data_parallel {
                 .map(|comm| {
                     s.spawn(move || {
                         let drift = if comm.rank() == 2 { 1e-12 } else { 0.0 };
-                        crate::collective::check_in_step(&comm, &[0.25, 0.75 + drift], 4)
+                        collective::check_in_step(&comm, &[0.25, 0.75 + drift], 4)
                     })
                 })
                 .collect();
