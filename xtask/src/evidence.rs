@@ -297,7 +297,8 @@ mod tests {
         )
         .expect("summary");
         let said = write(dir.path(), &out, &evidence).expect("write");
-        assert!(said.contains("1 of 10"), "{said}");
+        let total = ABLATION_EXPERIMENTS.len() + SWEEP_EXPERIMENTS.len();
+        assert!(said.contains(&format!("1 of {total}")), "{said}");
         let page = std::fs::read_to_string(&out).expect("read");
         assert!(page.contains("## Other\n\nkept"), "{page}");
         assert!(!page.contains("\nold\n"), "{page}");
