@@ -274,23 +274,36 @@ fn train_and_summarise(
         }
     };
     observer.finish();
+    summarise(&cfg, comparison, &dir, args, with_report, "")
+}
+
+/// The table, the report (when asked) and where the run directory is; `how` follows the
+/// directory on the last line.
+fn summarise(
+    cfg: &l2m_engine::ExperimentConfig,
+    comparison: l2m_engine::Comparison,
+    dir: &Path,
+    args: &args::Overrides,
+    with_report: bool,
+    how: &str,
+) -> anyhow::Result<()> {
     let comparison = match args.metric {
         l2m_engine::Metric::Task => comparison,
         metric => {
-            l2m_engine::report::load_run_by(&dir, metric)
+            l2m_engine::report::load_run_by(dir, metric)
                 .context("--metric")?
                 .1
         }
     };
     let mut out = std::io::stdout().lock();
-    table::print(&mut out, &cfg, &comparison)?;
+    table::print(&mut out, cfg, &comparison)?;
     if with_report {
-        l2m_engine::report::write_report_by(&dir, args.metric).context("writing the report")?;
+        l2m_engine::report::write_report_by(dir, args.metric).context("writing the report")?;
         writeln!(out, "report: {}", dir.join("report.md").display())?;
     }
-    writeln!(out, "\nrun directory: {}", dir.display())?;
+    writeln!(out, "\nrun directory: {}{how}", dir.display())?;
     if let Some(tb) = &args.tensorboard {
-        export_tensorboard(&dir, tb)?;
+        export_tensorboard(dir, tb)?;
     }
     Ok(())
 }
@@ -349,30 +362,8 @@ fn train_data_parallel(
     if !lead {
         return Ok(());
     }
-    let comparison = match args.metric {
-        l2m_engine::Metric::Task => comparison,
-        metric => {
-            l2m_engine::report::load_run_by(&dir, metric)
-                .context("--metric")?
-                .1
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    table::print(&mut out, &cfg, &comparison)?;
-    if with_report {
-        l2m_engine::report::write_report_by(&dir, args.metric).context("writing the report")?;
-        writeln!(out, "report: {}", dir.join("report.md").display())?;
-    }
-    writeln!(
-        out,
-        "\nrun directory: {} ({} processes, data-parallel)",
-        dir.display(),
-        comm.ranks()
-    )?;
-    if let Some(tb) = &args.tensorboard {
-        export_tensorboard(&dir, tb)?;
-    }
-    Ok(())
+    let how = format!(" ({} processes, data-parallel)", comm.ranks());
+    summarise(&cfg, comparison, &dir, args, with_report, &how)
 }
 
 /// Writes the TensorBoard event files of a run directory and says where.

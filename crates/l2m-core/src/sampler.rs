@@ -249,11 +249,12 @@ impl ShuffledSampler {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn members(sizes: &[usize]) -> Vec<Vec<u32>> {
+    /// Consecutive indices, `sizes[i]` of them for class `i` (also used by `shard.rs`).
+    pub(crate) fn members(sizes: &[usize]) -> Vec<Vec<u32>> {
         let mut next = 0u32;
         sizes
             .iter()

@@ -126,19 +126,8 @@ impl CyclicSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sampler::tests::members;
     use proptest::prelude::*;
-
-    fn members(sizes: &[usize]) -> Vec<Vec<u32>> {
-        let mut next = 0u32;
-        sizes
-            .iter()
-            .map(|&s| {
-                let m = (next..next + s as u32).collect();
-                next += s as u32;
-                m
-            })
-            .collect()
-    }
 
     proptest! {
         /// For any number of ranks, class sizes and counts (counts larger than a class

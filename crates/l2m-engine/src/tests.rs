@@ -199,17 +199,24 @@ fn shared_data() -> Option<std::path::PathBuf> {
     p.join("mnist").is_dir().then_some(p)
 }
 
-#[test]
-fn every_classification_strategy_trains_lenet5_on_real_mnist_from_the_same_weights() {
-    let Some(data_dir) = shared_data() else {
-        return;
-    };
+/// LeNet-5 on 60 real MNIST images per class, 2 epochs of batch 100 (when the shared
+/// datasets are there).
+fn small_mnist() -> Option<ExperimentConfig> {
     let mut cfg = preset("mnist").expect("preset");
-    cfg.data_dir = data_dir;
+    cfg.data_dir = shared_data()?;
     cfg.limit = Some(60);
     cfg.batch_size = 100;
     cfg.epochs = 2;
+    cfg.seeds = vec![0];
     cfg.optimizer.lr = 1e-3;
+    Some(cfg)
+}
+
+#[test]
+fn every_classification_strategy_trains_lenet5_on_real_mnist_from_the_same_weights() {
+    let Some(cfg) = small_mnist() else {
+        return;
+    };
     let data = load(&cfg, 0);
     assert_eq!(data.train.class_sizes(), vec![60; 10]);
     let mut checksums = Vec::new();
@@ -1360,16 +1367,9 @@ mod data_parallel {
 
     #[test]
     fn ranks_train_like_one_process_on_real_mnist() {
-        let Some(data_dir) = shared_data() else {
+        let Some(cfg) = small_mnist() else {
             return;
         };
-        let mut cfg = preset("mnist").expect("preset");
-        cfg.data_dir = data_dir;
-        cfg.limit = Some(60);
-        cfg.batch_size = 100;
-        cfg.epochs = 2;
-        cfg.seeds = vec![0];
-        cfg.optimizer.lr = 1e-3;
         let data = load(&cfg, 0);
         for ranks in [2, 3] {
             check(&cfg, &data, "learn2mix", ranks, 1e-3);

@@ -71,7 +71,7 @@ impl Conv2d {
     }
 
     fn apply(&self, xs: &Tensor, epi: conv::Epilogue) -> candle_core::Result<Tensor> {
-        self.apply_with(xs, epi, conv::Path::configured())
+        self.apply_with(xs, epi, conv::Path::configured()?)
     }
 
     fn apply_with(
@@ -107,7 +107,7 @@ impl Conv2d {
 /// order).
 pub fn cpu_convolution() -> &'static str {
     match conv::Path::configured() {
-        conv::Path::Im2col => "im2col",
+        Ok(conv::Path::Im2col) => "im2col",
         _ if conv::direct_available() => "avx512-direct",
         _ => "im2col",
     }

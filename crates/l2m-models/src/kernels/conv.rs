@@ -221,13 +221,19 @@ impl Path {
     /// The path the models use: [`Path::Auto`], unless the environment variable `L2M_CONV`
     /// says `im2col` or `direct` (to compare the two paths in one build; `direct` where it
     /// does not apply is an error).
-    pub fn configured() -> Self {
-        static PATH: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
-        *PATH.get_or_init(|| match std::env::var("L2M_CONV").as_deref() {
-            Ok("im2col") => Path::Im2col,
-            Ok("direct") => Path::Direct,
-            _ => Path::Auto,
+    pub fn configured() -> Result<Self> {
+        static PATH: std::sync::OnceLock<std::result::Result<Path, String>> =
+            std::sync::OnceLock::new();
+        PATH.get_or_init(|| match std::env::var("L2M_CONV").as_deref() {
+            Err(_) | Ok("") => Ok(Path::Auto),
+            Ok("im2col") => Ok(Path::Im2col),
+            Ok("direct") => Ok(Path::Direct),
+            Ok(other) => Err(format!(
+                "the environment variable L2M_CONV: expected im2col or direct, got {other:?}"
+            )),
         })
+        .clone()
+        .map_err(Error::Msg)
     }
 }
 
