@@ -79,6 +79,8 @@ struct Run {
     compute_seconds: f64,
     /// The preset variant of its `config.json` ("table3" when absent).
     variant: String,
+    /// What the runs noted about their data (each note once), such as a lossy copy.
+    notes: Vec<String>,
 }
 
 /// The test errors the paper reports at the end of training (learn2mix, classical), with
@@ -122,12 +124,14 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
     let mut out = root.join("docs/results.md");
     let mut dirs = Vec::new();
     let mut only_paper = false;
+    let mut add = false;
     let mut evidence: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
             "--paper-numbers" => only_paper = true,
+            "--add" => add = true,
             "--evidence" => {
                 evidence = Some(PathBuf::from(
                     it.next()
@@ -135,7 +139,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
                 ));
             }
             flag if flag.starts_with("--") => bail!(
-                "unknown flag {flag:?}; expected --out FILE, --paper-numbers, --evidence DIR and run directories"
+                "unknown flag {flag:?}; expected --out FILE, --paper-numbers, --add, --evidence DIR and run directories"
             ),
             dir => dirs.push(PathBuf::from(dir)),
         }
@@ -145,7 +149,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
     }
     if dirs.is_empty() {
         bail!(
-            "usage: cargo xtask results [--out FILE] [--paper-numbers] RUN_DIR... | --evidence DIR"
+            "usage: cargo xtask results [--out FILE] [--paper-numbers | --add] RUN_DIR... | --evidence DIR"
         );
     }
     let notes = std::fs::read_to_string(root.join(PAPER_NOTES)).unwrap_or_default();
@@ -184,6 +188,22 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
             copy_file(&dir.join(plot), &dest.join(plot))?;
         }
         runs.push(run);
+    }
+    if add {
+        if !authors.is_empty() {
+            bail!("--add takes runs of Table 3's settings; use --paper-numbers for the authors'");
+        }
+        let mut page = std::fs::read_to_string(&out)
+            .with_context(|| format!("reading {} (write the page first)", out.display()))?;
+        for r in &runs {
+            page = add_run(&page, r);
+        }
+        write_page(&out, &page)?;
+        return Ok(format!(
+            "added or replaced {} experiment(s) in {}",
+            runs.len(),
+            out.display()
+        ));
     }
     let mut page = page(&runs);
     if !authors.is_empty() {
@@ -242,6 +262,29 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
             }
         }
     }
+    let mut notes: Vec<String> = Vec::new();
+    for seed in &summary.seeds {
+        for s in &summary.strategies {
+            let path = dir.join(format!("seed-{seed}/{}/run.json", s.strategy));
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let info: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            for n in info
+                .get("notes")
+                .and_then(|n| n.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str())
+            {
+                // Where the data was read from depends on the machine; what it was does not.
+                if !n.starts_with("read from ") && !notes.iter().any(|x| x == n) {
+                    notes.push(n.to_string());
+                }
+            }
+        }
+    }
     let config_path = dir.join("config.json");
     let config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&config_path)
@@ -258,6 +301,7 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
         report,
         compute_seconds,
         variant,
+        notes,
     })
 }
 
@@ -419,7 +463,8 @@ fn page(runs: &[Run]) -> String {
          `l2m reproduce <experiment>` with the paper's settings (Table 3) and the epoch budget of\n\
          `l2m reproduce --list`, seeds 0-4, data fetched with\n\
          `cargo xtask fetch-data --mirror ../shared/data --all`, then assembled by\n\
-         `cargo xtask results runs/<experiment>-<hash> ...`. Every number below is copied from the\n\
+         `cargo xtask results runs/<experiment>-<hash> ...` (experiments run later added with\n\
+         `--add`). Every number below is copied from the\n\
          run directories; rerunning the commands gives the same numbers (the runs are seeded and\n\
          deterministic on CPU), and only the times change.\n\n\
          Machine: {}; release build, CPU only.\n",
@@ -430,54 +475,7 @@ fn page(runs: &[Run]) -> String {
         "| experiment | command | epochs x seeds | compute time | epochs to the common target | paper's epochs to its target | final metric, other strategy minus learn2mix, paired over seeds (mean ± 95% CI) |\n|---|---|---|---|---|---|---|"
     );
     for r in runs {
-        let s = &r.summary;
-        let epochs_to = s
-            .strategies
-            .iter()
-            .map(|x| {
-                format!(
-                    "{} {}",
-                    x.strategy,
-                    x.epochs_to_target.map_or("never".into(), |e| e.to_string())
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let diffs = s
-            .strategies
-            .iter()
-            .filter(|x| x.strategy != s.reference)
-            .map(|x| match &x.final_minus_reference {
-                Some(d) if d.n > 1 => format!(
-                    "{} {}{} ± {}",
-                    x.strategy,
-                    if d.mean >= 0.0 { "+" } else { "" },
-                    number(d.mean),
-                    number(d.ci95)
-                ),
-                Some(d) => format!("{} {} (one seed)", x.strategy, number(d.mean)),
-                None => format!("{} -", x.strategy),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let _ = writeln!(
-            p,
-            "| {} | `l2m reproduce {} --epochs {} --seeds {}` | {} x {} | {} | {} | {} | {} {} |",
-            s.experiment,
-            s.experiment,
-            s.epochs,
-            s.seeds.len(),
-            s.epochs,
-            s.seeds.len(),
-            duration(r.compute_seconds),
-            epochs_to,
-            PAPER
-                .iter()
-                .find(|(e, _)| *e == s.experiment)
-                .map_or("-", |(_, v)| v),
-            s.metric,
-            diffs
-        );
+        p.push_str(&table_row(r));
     }
     let _ = writeln!(
         p,
@@ -491,33 +489,138 @@ fn page(runs: &[Run]) -> String {
          higher than learn2mix; for MSE, that it ended worse.\n"
     );
     for r in runs {
-        let exp = &r.summary.experiment;
-        for line in r.report.lines() {
-            let mut line = line.to_string();
-            if line.starts_with('#') {
-                line.insert(0, '#');
-            }
-            for plot in PLOTS {
-                line = line.replace(&format!("]({plot})"), &format!("](results/{exp}/{plot})"));
-            }
-            let _ = writeln!(p, "{line}");
+        p.push_str(&section(r));
+    }
+    p
+}
+
+/// `page` with `r`'s row of the table and its section added, or replaced where the page
+/// has the experiment already (the sections of the other experiments are kept as they are).
+/// A new section goes before the paper's numbers.
+fn add_run(page: &str, r: &Run) -> String {
+    let exp = &r.summary.experiment;
+    let row = table_row(r);
+    let mut lines: Vec<String> = page.lines().map(str::to_string).collect();
+    let prefix = format!("| {exp} | ");
+    if let Some(i) = lines.iter().position(|l| l.starts_with(&prefix)) {
+        lines[i] = row.trim_end().to_string();
+    } else if let Some(head) = lines
+        .iter()
+        .position(|l| l.starts_with("| experiment | command |"))
+    {
+        let end = lines[head..]
+            .iter()
+            .position(|l| !l.starts_with('|'))
+            .map_or(lines.len(), |n| head + n);
+        lines.insert(end, row.trim_end().to_string());
+    }
+    let mut page = lines.join("\n");
+    page.push('\n');
+    let section = section(r);
+    // The section's own heading: the report's title, one level down.
+    let heading = section.lines().next().unwrap_or_default().to_string();
+    if heading.starts_with("## ") && page.contains(&format!("\n{heading}\n")) {
+        return crate::evidence::replace_section(&page, &heading, &section);
+    }
+    match page.find(&format!("\n{PAPER_HEADING}\n")) {
+        Some(at) => format!("{}{}{}", &page[..at + 1], section, &page[at + 1..]),
+        None => {
+            let mut p = page.trim_end().to_string();
+            p.push_str("\n\n");
+            p.push_str(&section);
+            p
         }
-        let _ = writeln!(
-            p,
-            "\nFinal test {} per strategy: {}.\n",
-            r.summary.metric,
-            r.summary
-                .strategies
-                .iter()
-                .map(|x| format!(
-                    "{} {} ± {}",
-                    x.strategy,
-                    number(x.final_test.mean),
-                    number(x.final_test.ci95)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    }
+}
+
+/// The row of the page's table for one experiment's run.
+fn table_row(r: &Run) -> String {
+    let mut p = String::new();
+    let s = &r.summary;
+    let epochs_to = s
+        .strategies
+        .iter()
+        .map(|x| {
+            format!(
+                "{} {}",
+                x.strategy,
+                x.epochs_to_target.map_or("never".into(), |e| e.to_string())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let diffs = s
+        .strategies
+        .iter()
+        .filter(|x| x.strategy != s.reference)
+        .map(|x| match &x.final_minus_reference {
+            Some(d) if d.n > 1 => format!(
+                "{} {}{} ± {}",
+                x.strategy,
+                if d.mean >= 0.0 { "+" } else { "" },
+                number(d.mean),
+                number(d.ci95)
+            ),
+            Some(d) => format!("{} {} (one seed)", x.strategy, number(d.mean)),
+            None => format!("{} -", x.strategy),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let _ = writeln!(
+        p,
+        "| {} | `l2m reproduce {} --epochs {} --seeds {}` | {} x {} | {} | {} | {} | {} {} |",
+        s.experiment,
+        s.experiment,
+        s.epochs,
+        s.seeds.len(),
+        s.epochs,
+        s.seeds.len(),
+        duration(r.compute_seconds),
+        epochs_to,
+        PAPER
+            .iter()
+            .find(|(e, _)| *e == s.experiment)
+            .map_or("-", |(_, v)| v),
+        s.metric,
+        diffs
+    );
+    p
+}
+
+/// The section of one experiment's run: its report (headings one level down, plots in
+/// `results/<experiment>/`), the final metric per strategy, and what the runs noted about
+/// their data.
+fn section(r: &Run) -> String {
+    let mut p = String::new();
+    let exp = &r.summary.experiment;
+    for line in r.report.lines() {
+        let mut line = line.to_string();
+        if line.starts_with('#') {
+            line.insert(0, '#');
+        }
+        for plot in PLOTS {
+            line = line.replace(&format!("]({plot})"), &format!("](results/{exp}/{plot})"));
+        }
+        let _ = writeln!(p, "{line}");
+    }
+    let _ = writeln!(
+        p,
+        "\nFinal test {} per strategy: {}.\n",
+        r.summary.metric,
+        r.summary
+            .strategies
+            .iter()
+            .map(|x| format!(
+                "{} {} ± {}",
+                x.strategy,
+                number(x.final_test.mean),
+                number(x.final_test.ci95)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !r.notes.is_empty() {
+        let _ = writeln!(p, "Data: {}.\n", r.notes.join("; "));
     }
     p
 }
@@ -557,7 +660,7 @@ mod tests {
         std::fs::write(dir.join("summary.json"), summary.to_string()).expect("summary");
         std::fs::write(
             dir.join("report.md"),
-            "# wine-quality: learn2mix and the alternatives\n\n## Plots\n\n![m](test_metric.png)\n",
+            format!("# {experiment}: learn2mix and the alternatives\n\n## Plots\n\n![m](test_metric.png)\n"),
         )
         .expect("report");
         for plot in PLOTS {
@@ -605,6 +708,72 @@ mod tests {
                 .join("docs/results/wine-quality/alpha.png")
                 .exists()
         );
+    }
+
+    #[test]
+    fn add_puts_one_experiment_into_an_existing_page_and_replaces_it_when_run_again() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let wine = tmp.path().join("wine");
+        let cifar = tmp.path().join("cifar");
+        for (d, exp) in [(&wine, "wine-quality"), (&cifar, "cifar10")] {
+            std::fs::create_dir_all(d).expect("dir");
+            fake_run_of(d, 3, exp, None, "classical");
+        }
+        for strategy in ["learn2mix", "classical"] {
+            std::fs::write(
+                cifar.join(format!("seed-1/{strategy}/run.json")),
+                r#"{"notes": ["read from data/x.tar.gz", "CIFAR-10 read from a lossy JPEG copy"]}"#,
+            )
+            .expect("run.json");
+        }
+        let out = tmp.path().join("docs/results.md");
+        std::fs::create_dir_all(out.parent().expect("parent")).expect("docs");
+        let o = out.display().to_string();
+        run(
+            tmp.path(),
+            &["--out".into(), o.clone(), wine.display().to_string()],
+        )
+        .expect("page");
+        let mut page = std::fs::read_to_string(&out).expect("page");
+        page.push_str("\n## The paper's reported numbers\n\nkept\n");
+        std::fs::write(&out, &page).expect("page");
+        let add = || {
+            run(
+                tmp.path(),
+                &[
+                    "--out".into(),
+                    o.clone(),
+                    "--add".into(),
+                    cifar.display().to_string(),
+                ],
+            )
+            .expect("add")
+        };
+        add();
+        let once = std::fs::read_to_string(&out).expect("page");
+        add();
+        let twice = std::fs::read_to_string(&out).expect("page");
+        assert_eq!(once, twice, "adding the same run again changes nothing");
+        let row = once
+            .find("| cifar10 | `l2m reproduce cifar10")
+            .expect("row");
+        let wine_row = once
+            .find("| wine-quality | `l2m reproduce")
+            .expect("wine row");
+        assert!(wine_row < row && row < once.find("\nCompute time").expect("after the table"));
+        let section = once.find("\n## cifar10: learn2mix").expect("section");
+        let paper = once
+            .find("\n## The paper's reported numbers")
+            .expect("paper");
+        assert!(once.find("\n## wine-quality: learn2mix").expect("wine") < section);
+        assert!(section < paper, "{once}");
+        assert!(
+            once.contains("Data: CIFAR-10 read from a lossy JPEG copy.\n"),
+            "{once}"
+        );
+        assert!(!once.contains("read from data/"), "{once}");
+        assert_eq!(once.matches("## cifar10: learn2mix").count(), 1);
+        assert!(once.ends_with("kept\n"), "{once}");
     }
 
     #[test]
