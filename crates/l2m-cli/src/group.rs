@@ -52,6 +52,35 @@ impl Group {
     }
 }
 
+/// This process's rank among the group's processes on its machine, from the launcher
+/// (Open MPI's `OMPI_COMM_WORLD_LOCAL_RANK`, Slurm's `SLURM_LOCALID`, MPICH's
+/// `MPI_LOCALRANKID`), or 0.
+pub fn local_rank() -> usize {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "SLURM_LOCALID",
+        "MPI_LOCALRANKID",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    .unwrap_or(0)
+}
+
+/// The device of one rank of `ranks`: with several ranks on GPUs, one GPU per process,
+/// the process of local rank `l` taking GPU `n + l` for `--device cuda:n` (rank 0 keeps
+/// the configured device, so the run directory's settings are the same as one process's).
+pub fn place(
+    device: l2m_engine::DeviceKind,
+    ranks: usize,
+    local_rank: usize,
+) -> l2m_engine::DeviceKind {
+    use l2m_engine::DeviceKind;
+    match device {
+        DeviceKind::Cuda(n) if ranks > 1 => DeviceKind::Cuda(n + local_rank),
+        other => other,
+    }
+}
+
 /// Whether an MPI launcher (Open MPI's `mpirun`, MPICH's, Slurm's `srun` with PMI)
 /// started this process.
 #[cfg(feature = "mpi")]
@@ -64,6 +93,20 @@ fn launched_by_mpi() -> bool {
     ]
     .iter()
     .any(|v| std::env::var_os(v).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place;
+    use l2m_engine::DeviceKind;
+
+    #[test]
+    fn one_gpu_per_process_from_the_configured_one() {
+        assert_eq!(place(DeviceKind::Cuda(0), 4, 3), DeviceKind::Cuda(3));
+        assert_eq!(place(DeviceKind::Cuda(2), 2, 1), DeviceKind::Cuda(3));
+        assert_eq!(place(DeviceKind::Cuda(1), 1, 0), DeviceKind::Cuda(1));
+        assert_eq!(place(DeviceKind::Cpu, 4, 3), DeviceKind::Cpu);
+    }
 }
 
 #[cfg(feature = "mpi")]

@@ -342,6 +342,29 @@ fn train_data_parallel(
     };
     // Nobody reads the directory before rank 0 has set it up.
     comm.sum_f64(&mut [0.0])?;
+    // One GPU per process; the gradients of a GPU group are summed by NCCL where built.
+    let mut cfg = cfg;
+    let local = group::local_rank();
+    cfg.device = group::place(cfg.device, comm.ranks(), local);
+    #[cfg(feature = "nccl")]
+    let gpus;
+    #[cfg(feature = "nccl")]
+    let comm: &dyn l2m_engine::collective::Collective =
+        if comm.ranks() > 1 && matches!(cfg.device, l2m_engine::DeviceKind::Cuda(_)) {
+            let device = l2m_engine::select_device(cfg.device).with_context(|| {
+                format!(
+                    "rank {} (local rank {local}) has no {}: start at most as many processes \
+                     per machine as it has GPUs",
+                    comm.rank(),
+                    cfg.device
+                )
+            })?;
+            gpus = l2m_engine::collective::nccl::Nccl::join(comm, &device)
+                .context("joining the GPUs' NCCL group")?;
+            &gpus
+        } else {
+            comm
+        };
     if let Some(d) = cfg.dataset.needs() {
         d.locate(&cfg.data_dir)
             .with_context(|| format!("experiment {} needs data", cfg.name))?;

@@ -14,9 +14,15 @@
 //! [`Collective`] is the only thing a transport has to provide. [`Solo`] is the single
 //! process; a build with a process-group library implements the trait over it (the sums
 //! must give every rank the same bits, for example a reduction to one rank followed by a
-//! broadcast).
+//! broadcast). The gradients go through [`Collective::sum_tensor`], whose default copies
+//! them to the host and back; a transport that sums device memory in place (NCCL, behind
+//! the `nccl` feature: [`nccl::Nccl`]) overrides it.
 
+use candle_core::Tensor;
 use l2m_core::Shards;
+
+#[cfg(feature = "nccl")]
+pub mod nccl;
 
 use crate::{EngineError, Result};
 
@@ -33,6 +39,42 @@ pub trait Collective {
     fn sum_f64(&self, data: &mut [f64]) -> Result<()>;
     /// Replaces `data` by rank 0's `data` on every rank.
     fn broadcast_f64(&self, data: &mut [f64]) -> Result<()>;
+
+    /// Replaces `data` by rank 0's bytes on every rank (each byte travels as an `f64`
+    /// through [`Collective::broadcast_f64`]: for short messages, such as a transport's
+    /// connection id).
+    fn broadcast_bytes(&self, data: &mut [u8]) -> Result<()> {
+        let mut wide: Vec<f64> = data.iter().map(|&b| f64::from(b)).collect();
+        self.broadcast_f64(&mut wide)?;
+        for (b, w) in data.iter_mut().zip(wide) {
+            if !(0.0..=255.0).contains(&w) || w.fract() != 0.0 {
+                return Err(EngineError::Config(format!(
+                    "rank {} received {w} in a byte broadcast",
+                    self.rank()
+                )));
+            }
+            // In range and whole: the cast is exact.
+            *b = w as u8;
+        }
+        Ok(())
+    }
+
+    /// The element-wise sum of `t` over all ranks (every rank calls it with the same
+    /// shape, every rank receives the same bits), as an `f32` tensor on `t`'s device.
+    /// The default goes through the host and [`Collective::sum_f32`].
+    fn sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        sum_on_host(|v| self.sum_f32(v), t)
+    }
+}
+
+/// [`Collective::sum_tensor`] through the host: `sum` sums the values in place.
+fn sum_on_host(sum: impl FnOnce(&mut [f32]) -> Result<()>, t: &Tensor) -> Result<Tensor> {
+    let mut host = t
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    sum(&mut host)?;
+    Ok(Tensor::from_vec(host, t.shape(), t.device())?)
 }
 
 /// Checks that this rank's `state` (the mixture, a checksum of the parameters) has rank 0's
@@ -81,6 +123,10 @@ impl Collective for Solo {
 
     fn broadcast_f64(&self, _data: &mut [f64]) -> Result<()> {
         Ok(())
+    }
+
+    fn sum_tensor(&self, t: &Tensor) -> Result<Tensor> {
+        Ok(t.to_dtype(candle_core::DType::F32)?)
     }
 }
 

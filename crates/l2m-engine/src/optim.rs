@@ -115,13 +115,10 @@ impl Adam {
         let mut grads = loss.backward()?;
         for s in &self.slots {
             let local = match grads.get(&s.var) {
-                Some(g) => g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
-                None => vec![0f32; s.var.elem_count()],
+                Some(g) => g.clone(),
+                None => s.var.zeros_like()?,
             };
-            let mut summed = local;
-            comm.sum_f32(&mut summed)?;
-            let g =
-                Tensor::from_vec(summed, s.var.shape(), s.var.device())?.to_dtype(s.var.dtype())?;
+            let g = comm.sum_tensor(&local)?.to_dtype(s.var.dtype())?;
             grads.insert(&s.var, g);
         }
         self.step(&grads)

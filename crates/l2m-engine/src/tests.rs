@@ -1348,6 +1348,99 @@ mod data_parallel {
         }
     }
 
+    /// The test set is split across the ranks by evaluation chunk: each rank sums a part
+    /// of the samples (counted in the one message it sends), and every rank ends with what
+    /// one process computes, the counts and the confusion matrix exactly.
+    #[test]
+    fn evaluation_is_split_across_ranks_and_summed() {
+        let Some(mut cfg) = small_mnist() else {
+            return;
+        };
+        cfg.eval_batch_size = 45;
+        let data = load(&cfg, 0);
+        let device = candle_core::Device::Cpu;
+        let model = cfg.model_for(&data).expect("model");
+        let t = train::fresh(&cfg, &model, 0, &device).expect("model");
+        let test = data::DeviceData::upload(&data.test, cfg.task, &device).expect("upload");
+        let one = train::evaluate(&t.model, &test, &data.test, &cfg, true, &collective::Solo)
+            .expect("one process");
+        let k = data.test.num_classes();
+        let total = data.test.len() as f64;
+        for ranks in [2, 3] {
+            let parts: Vec<(train::Evaluation, f64)> = std::thread::scope(|s| {
+                let handles: Vec<_> = group(ranks)
+                    .into_iter()
+                    .map(|comm| {
+                        let (cfg, data, t, test) = (&cfg, &data, &t, &test);
+                        s.spawn(move || {
+                            let counting = Counting {
+                                inner: comm,
+                                seen: Mutex::new(0.0),
+                            };
+                            let e =
+                                train::evaluate(&t.model, test, &data.test, cfg, true, &counting)
+                                    .expect("rank");
+                            let seen = *counting.seen.lock().expect("seen");
+                            (e, seen)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("rank"))
+                    .collect()
+            });
+            let seen: Vec<f64> = parts.iter().map(|p| p.1).collect();
+            assert!(
+                seen.iter().all(|&n| n > 0.0 && n < total),
+                "{ranks} ranks: {seen:?} of {total}"
+            );
+            assert_eq!(seen.iter().sum::<f64>(), total, "{ranks} ranks");
+            for (e, _) in &parts {
+                assert_eq!(e.confusion, one.confusion, "{ranks} ranks");
+                assert_eq!(e.loss.counts, one.loss.counts);
+                for (a, b) in e.loss.losses.iter().zip(&one.loss.losses) {
+                    assert!(close(*a, *b, 1e-6), "{ranks} ranks: {a} vs {b}");
+                }
+                for (a, b) in e.metric.losses.iter().zip(&one.metric.losses) {
+                    assert!(close(*a, *b, 1e-9), "{ranks} ranks: {a} vs {b}");
+                }
+                assert_eq!(e.loss.losses.len(), k);
+            }
+        }
+    }
+
+    /// A group that notes how many test samples this rank counted before the sum (the
+    /// counts sit after the two per-class sums in the evaluation's message).
+    struct Counting {
+        inner: Threads,
+        seen: Mutex<f64>,
+    }
+
+    impl Collective for Counting {
+        fn rank(&self) -> usize {
+            self.inner.rank
+        }
+
+        fn ranks(&self) -> usize {
+            self.inner.ranks
+        }
+
+        fn sum_f32(&self, data: &mut [f32]) -> Result<()> {
+            self.inner.sum_f32(data)
+        }
+
+        fn sum_f64(&self, data: &mut [f64]) -> Result<()> {
+            let k = 10;
+            *self.seen.lock().expect("seen") += data[2 * k..3 * k].iter().sum::<f64>();
+            self.inner.sum_f64(data)
+        }
+
+        fn broadcast_f64(&self, data: &mut [f64]) -> Result<()> {
+            self.inner.broadcast_f64(data)
+        }
+    }
+
     #[test]
     fn ranks_train_like_one_process_on_mean_estimation() {
         let cfg = small(6);

@@ -32,9 +32,9 @@ pub struct TrainOutcome {
     pub info: RunInfo,
 }
 
-struct Trainable {
+pub(crate) struct Trainable {
     varmap: VarMap,
-    model: BoxedModel,
+    pub(crate) model: BoxedModel,
     opt: Adam,
 }
 
@@ -84,7 +84,7 @@ where
     }
 }
 
-fn fresh(
+pub(crate) fn fresh(
     cfg: &ExperimentConfig,
     model: &dyn BuildModel,
     seed: u64,
@@ -293,7 +293,7 @@ fn held_out_losses(
     set: &ClassDataset,
     cfg: &ExperimentConfig,
 ) -> Result<ClassLossEstimate> {
-    Ok(evaluate(model, data, set, cfg, false)?.loss)
+    Ok(evaluate(model, data, set, cfg, false, &Solo)?.loss)
 }
 
 /// The curriculum's warm-up (or any strategy's), run through the same epoch function.
@@ -586,7 +586,7 @@ pub fn train_data_parallel(
 
         let eval_started = Instant::now();
         let last = epoch == cfg.epochs;
-        let eval = evaluate(&t.model, &test_data, &data.test, cfg, true)?;
+        let eval = evaluate(&t.model, &test_data, &data.test, cfg, true, comm)?;
         let eval_seconds = eval_started.elapsed().as_secs_f64();
         let test_loss = eval.loss.overall();
         if !test_loss.is_finite() {
@@ -743,20 +743,23 @@ fn score_difficulty(
 
 /// Test loss and metric per class, and (when asked, for classification) the confusion
 /// matrix.
-struct Evaluation {
-    loss: ClassLossEstimate,
-    metric: ClassLossEstimate,
-    confusion: Option<Vec<Vec<u64>>>,
+pub(crate) struct Evaluation {
+    pub(crate) loss: ClassLossEstimate,
+    pub(crate) metric: ClassLossEstimate,
+    pub(crate) confusion: Option<Vec<Vec<u64>>>,
 }
 
 /// Mean test loss and metric per class, in evaluation mode, in chunks of
-/// `eval_batch_size`.
-fn evaluate(
+/// `eval_batch_size`. With several ranks in `comm`, rank r evaluates chunks r, r + R,
+/// r + 2R, ... and the per-class sums (and the confusion matrix) are summed over the ranks,
+/// so every rank ends with the same evaluation.
+pub(crate) fn evaluate(
     model: &BoxedModel,
     data: &DeviceData,
     test: &ClassDataset,
     cfg: &ExperimentConfig,
     with_confusion: bool,
+    comm: &dyn Collective,
 ) -> Result<Evaluation> {
     let k = test.num_classes();
     let members = test.all_members();
@@ -770,7 +773,12 @@ fn evaluate(
             None => t,
         }))
     };
-    for chunk in members.chunks(cfg.eval_batch_size) {
+    let (rank, ranks) = (comm.rank(), comm.ranks().max(1));
+    for (_, chunk) in members
+        .chunks(cfg.eval_batch_size)
+        .enumerate()
+        .filter(|(i, _)| i % ranks == rank)
+    {
         let batch = data.batch(chunk)?;
         let output = model.forward_t(&batch.x, false)?;
         let loss = cfg.task.per_sample_loss(&output, &batch.y)?;
@@ -791,12 +799,37 @@ fn evaluate(
             counts[data.class_of(i)] += 1;
         }
     }
-    let read = |t: Option<Tensor>| -> Result<Vec<f64>> {
+    let read = |t: Option<Tensor>, len: usize| -> Result<Vec<f64>> {
         Ok(match t {
             Some(t) => t.to_vec1::<f32>()?.into_iter().map(f64::from).collect(),
-            None => vec![0.0; k],
+            None => vec![0.0; len],
         })
     };
+    let mut loss_sums = read(loss_sums, k)?;
+    let mut metric_sums = read(metric_sums, k)?;
+    let with_confusion = with_confusion && cfg.task == Task::Classification;
+    let mut confusion = if with_confusion {
+        Some(read(confusion, k * k)?)
+    } else {
+        None
+    };
+    if ranks > 1 {
+        // One message: loss sums, metric sums, counts, the confusion matrix.
+        let mut all: Vec<f64> = [&loss_sums[..], &metric_sums[..]].concat();
+        all.extend(counts.iter().map(|&c| c as f64));
+        all.extend(confusion.iter().flatten());
+        comm.sum_f64(&mut all)?;
+        let (l, rest) = all.split_at(k);
+        let (m, rest) = rest.split_at(k);
+        let (c, rest) = rest.split_at(k);
+        loss_sums = l.to_vec();
+        metric_sums = m.to_vec();
+        // Counts of samples: whole numbers far below 2^53, exact in f64.
+        counts = c.iter().map(|&v| v as u64).collect();
+        if let Some(conf) = &mut confusion {
+            conf.copy_from_slice(rest);
+        }
+    }
     let estimate = |sums: Vec<f64>| -> Result<ClassLossEstimate> {
         if sums.iter().any(|v| !v.is_finite()) {
             return Ok(ClassLossEstimate {
@@ -808,20 +841,14 @@ fn evaluate(
         acc.add_sums(&sums, &counts)?;
         Ok(acc.estimate())
     };
-    let confusion = match confusion {
-        Some(t) => {
-            let flat = t.to_vec1::<f32>()?;
-            Some(
-                flat.chunks(k)
-                    .map(|r| r.iter().map(|&v| v as u64).collect())
-                    .collect(),
-            )
-        }
-        None => None,
-    };
+    let confusion = confusion.map(|flat| {
+        flat.chunks(k.max(1))
+            .map(|r| r.iter().map(|&v| v as u64).collect())
+            .collect()
+    });
     Ok(Evaluation {
-        loss: estimate(read(loss_sums)?)?,
-        metric: estimate(read(metric_sums)?)?,
+        loss: estimate(loss_sums)?,
+        metric: estimate(metric_sums)?,
         confusion,
     })
 }
