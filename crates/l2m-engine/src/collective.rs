@@ -16,7 +16,7 @@
 //! must give every rank the same bits, for example a reduction to one rank followed by a
 //! broadcast). The gradients go through [`Collective::sum_tensor`], whose default copies
 //! them to the host and back; a transport that sums device memory in place (NCCL, behind
-//! the `nccl` feature: [`nccl::Nccl`]) overrides it.
+//! the `nccl` feature: `nccl::Nccl`) overrides it.
 
 use candle_core::Tensor;
 use l2m_core::Shards;
