@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod hostile;
 mod own_data;
 
 #[cfg(feature = "mpi")]

@@ -15,7 +15,7 @@ fn noise(i: usize, salt: usize) -> f64 {
 
 /// 300 customers: two numeric features, a categorical one, and an imbalanced label that
 /// depends on them.
-fn customers_csv(path: &Path) {
+pub(super) fn customers_csv(path: &Path) {
     let mut s = String::from("age,income,plan,churned\n");
     for i in 0..300 {
         let age = 20.0 + 50.0 * noise(i, 1);
@@ -31,7 +31,7 @@ fn customers_csv(path: &Path) {
     std::fs::write(path, s).expect("write csv");
 }
 
-fn ok(o: &Output) -> String {
+pub(super) fn ok(o: &Output) -> String {
     assert!(
         o.status.success(),
         "stdout: {}\nstderr: {}",
@@ -41,7 +41,7 @@ fn ok(o: &Output) -> String {
     text(&o.stdout)
 }
 
-fn fails(o: &Output) -> String {
+pub(super) fn fails(o: &Output) -> String {
     assert!(
         !o.status.success(),
         "expected a failure: {}",
@@ -50,7 +50,7 @@ fn fails(o: &Output) -> String {
     text(&o.stderr)
 }
 
-fn s(p: &Path) -> &str {
+pub(super) fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
@@ -373,7 +373,7 @@ fn text_classification_on_a_column_of_reviews() {
     assert_reproduced(&run.join("seed-0/learn2mix/predictions.csv"), &out);
 }
 
-fn png(path: &Path, rgb: [u8; 3]) {
+pub(super) fn png(path: &Path, rgb: [u8; 3]) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     image::RgbImage::from_fn(12, 10, |x, y| {
         image::Rgb([

@@ -138,6 +138,11 @@ fn said<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Outcome {
     r.map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// [`said`], keeping the value.
+fn kept<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> std::result::Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
 /// Runs `target` on `data` and returns what the loader said (the first refusal where a
 /// mode calls several). Refusals are the expected outcome of fuzzed input; whatever else
 /// happens (a panic, an abort) is the defect the fuzzer looks for. Every seed is accepted.
@@ -260,11 +265,20 @@ fn image_folder(mode: u8, rest: &[u8], scratch: &Scratch) -> Outcome {
     if mode & 16 != 0 {
         // The own-data image reader over the same folder or archive.
         let spec = own_spec(&path);
-        said(l2m_data::own::load(
+        let loaded = kept(l2m_data::own::load(
             l2m_data::own::SourceKind::ImageFolder,
             &spec,
             1,
-        ))
+        ))?;
+        check_classes(&loaded.train, false);
+        // Every image is counted once: the samples are at most the image files.
+        let files = image_files(&path);
+        assert!(
+            loaded.train.len() + loaded.test.len() <= files,
+            "{} samples from {files} image files",
+            loaded.train.len() + loaded.test.len()
+        );
+        Ok(())
     } else {
         said(load_image_folder(&path, splits, &opts))
     }
@@ -330,8 +344,10 @@ fn csv(mode: u8, rest: &[u8], scratch: &Scratch) -> Outcome {
             if mode >= 128 {
                 spec.group = Some("g".into());
             }
-            said(l2m_data::own::inspect(SourceKind::Csv, &spec))?;
-            said(l2m_data::own::load(SourceKind::Csv, &spec, 1))
+            let seen = kept(l2m_data::own::inspect(SourceKind::Csv, &spec))?;
+            let loaded = kept(l2m_data::own::load(SourceKind::Csv, &spec, 1))?;
+            check_classes(&loaded.train, !seen.why.contains("text labels"));
+            Ok(())
         }
         _ => {
             let path = dir.join("own.csv");
@@ -373,8 +389,64 @@ fn parquet(rest: &[u8], scratch: &Scratch) -> Outcome {
     write(&path, rest);
     let mut spec = own_spec(&path);
     spec.target = Some("label".into());
-    said(l2m_data::own::inspect(SourceKind::Parquet, &spec))?;
-    said(l2m_data::own::load(SourceKind::Parquet, &spec, 1))
+    let seen = kept(l2m_data::own::inspect(SourceKind::Parquet, &spec))?;
+    let loaded = kept(l2m_data::own::load(SourceKind::Parquet, &spec, 1))?;
+    check_classes(&loaded.train, !seen.why.contains("text labels"));
+    Ok(())
+}
+
+/// What every class of a loaded own dataset must be (a panic here is a defect the fuzzer
+/// reports): a name of at most `MAX_NAME_BYTES`; in an image folder, a top-level folder
+/// (no `/`); where the label column holds numbers (`numeric`), no two classes the same
+/// finite number spelled twice (`1`, `01`, `1.0`); and a name that, escaped for the
+/// terminal, holds no control character.
+pub fn check_classes(train: &l2m_data::ClassDataset, numeric: bool) {
+    use l2m_data::text::{MAX_NAME_BYTES, terminal_safe};
+    let names = train.class_names();
+    for n in names {
+        assert!(
+            n.len() <= MAX_NAME_BYTES,
+            "a class name of {} bytes",
+            n.len()
+        );
+        assert!(!n.contains('/'), "a class name with a folder: {n:?}");
+        let shown = terminal_safe(n);
+        assert!(
+            !shown.chars().any(char::is_control),
+            "a class name that reaches the terminal raw: {n:?}"
+        );
+    }
+    if !numeric {
+        return;
+    }
+    let mut v: Vec<f64> = names
+        .iter()
+        .filter_map(|n| n.parse::<f64>().ok())
+        .filter(|x| x.is_finite())
+        .collect();
+    {
+        v.sort_by(f64::total_cmp);
+        assert!(
+            v.windows(2).all(|w| w[0] != w[1]),
+            "one number spelled as two classes: {names:?}"
+        );
+    }
+}
+
+/// The image files under `path` (a folder or an archive), by name.
+fn image_files(path: &Path) -> usize {
+    let mut n = 0;
+    let _ = l2m_data::load::archive::Source::open(path).and_then(|s| {
+        s.for_each(
+            |_| true,
+            |name, _| {
+                let lower = name.to_ascii_lowercase();
+                n += usize::from([".jpg", ".jpeg", ".png"].iter().any(|e| lower.ends_with(e)));
+                Ok(())
+            },
+        )
+    });
+    n
 }
 
 /// A configuration file as `l2m compare config.toml` reads it: parsed, validated, its

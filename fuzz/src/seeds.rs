@@ -115,6 +115,23 @@ pub fn seeds(target: Target) -> Vec<(String, Vec<u8>)> {
                 "own-missing".into(),
                 with(5, OWN_CSV.replace("2.0", "").as_bytes()),
             ));
+            // Numbers spelled several ways as labels, and a column name and labels that
+            // would drive a terminal.
+            out.push((
+                "own-spelled-numbers".into(),
+                with(
+                    4,
+                    b"x,label\n1,1\n2,01\n3,1.0\n4,2\n5,2.0\n6,02\n7,1\n8,2\n9,+1\n10,2e0\n",
+                ),
+            ));
+            out.push((
+                "own-escapes".into(),
+                with(
+                    4,
+                    "x\u{1b}[2J,label\n1,a\u{1b}[31m\n2,\u{202e}b\n3,a\u{1b}[31m\n4,\u{202e}b\n5,a\u{1b}[31m\n6,\u{202e}b\n7,a\u{1b}[31m\n8,\u{202e}b\n"
+                        .as_bytes(),
+                ),
+            ));
         }
         Target::Parquet => {
             out.push(("own".into(), with(0, &parquet_file())));
@@ -254,6 +271,8 @@ fn image_tar(splits: bool) -> Vec<u8> {
             for i in 0..2 {
                 files.push((format!("{p}{c}/{i}.png"), png(shade + i)));
             }
+            // An image in a folder nested inside the class folder: still of that class.
+            files.push((format!("{p}{c}/nested/9.png"), png(shade)));
         }
     }
     tar_of(&files)

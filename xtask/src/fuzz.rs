@@ -188,6 +188,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             "fuzzing {t} for {seconds} s under {} MiB",
             o.memory_mb
         ));
+        // The parsers of user-written tables get a dictionary of terminal escapes, Unicode
+        // controls and numbers spelled several ways (fuzz/dict/terminal.dict).
+        let dict: Vec<std::ffi::OsString> = if matches!(t.as_str(), "csv" | "parquet") {
+            vec!["-x".into(), root.join("fuzz/dict/terminal.dict").into()]
+        } else {
+            Vec::new()
+        };
         check(
             Command::new("cargo")
                 .current_dir(root)
@@ -195,6 +202,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 .arg(corpus.join(t))
                 .arg("-o")
                 .arg(&out)
+                .args(&dict)
                 .args([
                     "-m",
                     &o.memory_mb.to_string(),

@@ -424,7 +424,8 @@ impl OwnArgs {
         };
         let seen =
             l2m_engine::own::inspect(kind, &spec).map_err(|e| anyhow::anyhow!("--data: {e}"))?;
-        spec.task = Some(seen.task);
+        // A task given by --task stays in the configuration; an inferred one is inferred
+        // again (the same way) when the data is read, and announced as inferred.
         let task = match seen.task {
             TaskKind::Regression => l2m_engine::Task::Regression,
             _ => l2m_engine::Task::Classification,
@@ -477,21 +478,23 @@ impl OwnArgs {
                 }
             ),
         };
-        // A batch of 128, or an eighth of the training rows for small files.
+        // A batch of 128, or an eighth of the training rows for small files (at least 16,
+        // or every row of a smaller file, so that each class can have a place in it).
         let train_rows = (seen.rows_estimate as f64 * (1.0 - spec.test_fraction)) as usize;
         let batch = if batch_given || train_rows == 0 {
             128
         } else {
-            128.min((train_rows / 8).max(1))
+            128.min((train_rows / 8).max(train_rows.min(16)))
         };
         let _ = writeln!(
             std::io::stderr(),
-            "l2m: {data}: {} ({}); model {}",
+            "l2m: {}: {} ({}); model {}",
+            l2m_engine::text::terminal_safe(data),
             match seen.task {
                 TaskKind::Regression => "regression",
                 _ => "classification",
             },
-            seen.why,
+            l2m_engine::text::terminal_safe(&seen.why),
             model.name()
         );
         let name = l2m_engine::own::dataset_name(data);

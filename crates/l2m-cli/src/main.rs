@@ -84,8 +84,29 @@ fn init_logging(debug: bool) {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal, and never where NO_COLOR is set.
+        .with_ansi(colour(&std::io::stderr()))
+        // Field values (messages quote labels, columns and paths from the user's files)
+        // are escaped before they reach the terminal.
+        .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+            |w, field, value| {
+                let text = format!("{value:?}");
+                let text = l2m_engine::text::terminal_safe_text(&text);
+                if field.name() == "message" {
+                    write!(w, "{text}")
+                } else {
+                    write!(w, "{}={text}", field.name())
+                }
+            },
+        ))
         .without_time()
         .try_init();
+}
+
+/// Whether `stream` gets colour: it is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn run(cli: Cli, comm: &dyn l2m_engine::collective::Collective) -> anyhow::Result<()> {
@@ -135,7 +156,12 @@ fn run(cli: Cli, comm: &dyn l2m_engine::collective::Collective) -> anyhow::Resul
         } => {
             let text = l2m_engine::report::write_report_by(&dir, metric)
                 .with_context(|| format!("cannot write a report for {}", dir.display()))?;
-            write!(std::io::stdout().lock(), "{text}")?;
+            // The report quotes class names from the data: escaped on the way out.
+            write!(
+                std::io::stdout().lock(),
+                "{}",
+                l2m_engine::text::terminal_safe_text(&text)
+            )?;
             if let Some(tb) = tensorboard {
                 export_tensorboard(&dir, &tb)?;
             }
@@ -183,8 +209,8 @@ fn predict(args: args::PredictArgs) -> anyhow::Result<()> {
         p.rows,
         p.strategy,
         p.seed,
-        p.model_file.display(),
-        args.out.display()
+        shown(&p.model_file),
+        shown(&args.out)
     )?;
     if p.skipped > 0 {
         writeln!(
@@ -234,7 +260,7 @@ fn train_and_summarise(
     };
     if args.fresh && dir.exists() {
         // Only a directory l2m recognises as its own, and not while another run uses it.
-        l2m_engine::RunDir::remove(&dir).context("--fresh")?;
+        fresh(&dir)?;
     }
     let resuming = dir.join("config.json").is_file();
     let run_dir = l2m_engine::RunDir::create(&dir)
@@ -277,6 +303,22 @@ fn train_and_summarise(
     summarise(&cfg, comparison, &dir, args, with_report, "")
 }
 
+/// `--fresh`: removes what l2m wrote in the run directory `dir`, and says what it left.
+fn fresh(dir: &Path) -> anyhow::Result<()> {
+    let kept = l2m_engine::RunDir::remove(dir).context("--fresh")?;
+    if !kept.is_empty() {
+        let names: Vec<String> = kept.iter().take(3).map(|p| shown(p)).collect();
+        tracing::warn!(
+            "--fresh removed what l2m wrote in {} and left {} entries it did not write: {}{}",
+            shown(dir),
+            kept.len(),
+            names.join(", "),
+            if kept.len() > 3 { ", ..." } else { "" }
+        );
+    }
+    Ok(())
+}
+
 /// The table, the report (when asked) and where the run directory is; `how` follows the
 /// directory on the last line.
 fn summarise(
@@ -299,9 +341,9 @@ fn summarise(
     table::print(&mut out, cfg, &comparison)?;
     if with_report {
         l2m_engine::report::write_report_by(dir, args.metric).context("writing the report")?;
-        writeln!(out, "report: {}", dir.join("report.md").display())?;
+        writeln!(out, "report: {}", shown(&dir.join("report.md")))?;
     }
-    writeln!(out, "\nrun directory: {}{how}", dir.display())?;
+    writeln!(out, "\nrun directory: {}{how}", shown(dir))?;
     if let Some(tb) = &args.tensorboard {
         export_tensorboard(dir, tb)?;
     }
@@ -325,7 +367,7 @@ fn train_data_parallel(
     let lead = comm.rank() == 0;
     let run_dir = if lead {
         if args.fresh && dir.exists() {
-            l2m_engine::RunDir::remove(&dir).context("--fresh")?;
+            fresh(&dir)?;
         }
         if dir.join("config.json").is_file() {
             tracing::warn!(
@@ -522,6 +564,11 @@ fn list_differences(variant: l2m_engine::Variant) -> anyhow::Result<()> {
 
 /// The error and its causes, each printed once: a cause whose text already ends its
 /// error's message (an I/O error inside "path: cause") is not repeated.
+/// A path as it is printed: escaped (a file name can hold control characters).
+fn shown(path: &Path) -> String {
+    l2m_engine::text::terminal_safe(&path.to_string_lossy()).into_owned()
+}
+
 fn render(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {
@@ -534,7 +581,9 @@ fn render(err: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    out
+    // Messages quote column names, labels and paths from the user's files: none of their
+    // characters may drive the terminal.
+    l2m_engine::text::terminal_safe_text(&out).into_owned()
 }
 
 /// `message` with "did you mean `x`?" appended when it is serde's "unknown field `y`,

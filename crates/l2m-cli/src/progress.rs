@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use l2m_engine::text::{terminal_safe, terminal_safe_text};
 use l2m_engine::{EpochRecord, ExperimentConfig, LoadedData, Observer};
 
 /// Writes the class counts of the training and test sets and the data notes.
@@ -14,26 +15,26 @@ pub fn print_data(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()
         d.class_names()
             .iter()
             .zip(d.class_sizes())
-            .map(|(n, s)| format!("{n} {s}"))
+            .map(|(n, s)| format!("{} {s}", crate::table::label(n)))
             .collect::<Vec<_>>()
             .join(", ")
     };
     writeln!(
         out,
         "{}: {} samples: {}",
-        data.train.name(),
+        terminal_safe(data.train.name()),
         data.train.len(),
         line(&data.train)
     )?;
     writeln!(
         out,
         "{}: {} samples: {}",
-        data.test.name(),
+        terminal_safe(data.test.name()),
         data.test.len(),
         line(&data.test)
     )?;
     for n in &data.notes {
-        writeln!(out, "note: {n}")?;
+        writeln!(out, "note: {}", terminal_safe_text(n))?;
     }
     Ok(())
 }
@@ -101,6 +102,10 @@ impl Bars {
 
     fn println(&self, text: &str) {
         if self.quiet {
+            // Quiet runs still hear the data's warnings.
+            for line in text.lines().filter(|l| l.starts_with("note: warning: ")) {
+                tracing::warn!("{}", &line["note: warning: ".len()..]);
+            }
             tracing::info!("{text}");
         } else if self.total.is_hidden() {
             // Not a terminal (a log file, a pipe): plain lines on stderr.

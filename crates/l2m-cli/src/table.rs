@@ -6,6 +6,14 @@ use comfy_table::{Cell, Table, presets::UTF8_FULL_CONDENSED};
 
 use l2m_engine::{Comparison, ExperimentConfig};
 
+/// The longest class or strategy name a table cell shows, in characters.
+const MAX_LABEL: usize = 40;
+
+/// A class, group or strategy name as a table shows it: escaped and shortened.
+pub fn label(name: &str) -> String {
+    l2m_engine::text::shorten(name, MAX_LABEL)
+}
+
 fn fmt(v: f64) -> String {
     if v == 0.0 || (1e-3..1e4).contains(&v.abs()) {
         format!("{v:.4}")
@@ -24,7 +32,7 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
     writeln!(
         out,
         "{}: {}, {} lr {}, B {}, {} epochs, {seeds}",
-        c.experiment,
+        label(&c.experiment),
         cfg.model.name(),
         cfg.optimizer.describe(),
         cfg.optimizer.lr,
@@ -35,7 +43,7 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
         .class_names
         .iter()
         .zip(&c.train_class_sizes)
-        .map(|(n, s)| format!("{n} {s}"))
+        .map(|(n, s)| format!("{} {s}", label(n)))
         .collect();
     writeln!(out, "training samples per class: {}", sizes.join(", "))?;
 
@@ -55,14 +63,14 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
         header.push("balanced accuracy".into());
         header.push("macro-F1".into());
     }
-    header.extend(c.class_names.iter().cloned());
+    header.extend(c.class_names.iter().map(|n| label(n)));
     header.push("epochs to target".into());
     header.push("final alpha".into());
     header.push("s/epoch".into());
     table.set_header(header);
     for s in &c.strategies {
         let mut row = vec![
-            Cell::new(&s.strategy),
+            Cell::new(label(&s.strategy)),
             Cell::new(if s.final_test.n > 1 {
                 format!("{} ± {}", fmt(s.final_test.mean), fmt(s.final_test.ci95))
             } else {
@@ -128,7 +136,7 @@ pub fn print(out: &mut impl Write, cfg: &ExperimentConfig, c: &Comparison) -> st
             .map(|s| {
                 format!(
                     "{} at epoch {}",
-                    s.strategy,
+                    label(&s.strategy),
                     s.epochs_to_target.map_or("-".into(), |e| e.to_string())
                 )
             })

@@ -8,6 +8,7 @@ pub mod load;
 pub mod own;
 pub mod paper;
 pub mod synthetic;
+pub mod text;
 
 pub use dataset::{ClassDataset, DenseRows, Features, Samples, Targets, TaskKind};
 pub use error::{DataError, Result};

@@ -50,6 +50,37 @@ pub enum EngineError {
         /// The directory.
         path: PathBuf,
     },
+    /// A directory given as a run directory that exists, is not empty and is not one of
+    /// l2m's: never written into, so never mistaken for l2m's later.
+    #[error(
+        "{path} already holds files l2m did not write (such as {entry:?}) and is not a run directory of l2m; nothing was written there: choose a new or empty --out"
+    )]
+    ForeignDir {
+        /// The directory.
+        path: PathBuf,
+        /// One of the entries found in it.
+        entry: String,
+    },
+    /// A trained model whose file is not the one its run wrote.
+    #[error(
+        "{path} is not the model this run trained (SHA-256 {found}, the run recorded {expected}): it was replaced or damaged; retrain it (--fresh) or restore the file"
+    )]
+    ModelMismatch {
+        /// The model file.
+        path: PathBuf,
+        /// The checksum in `run.json`.
+        expected: String,
+        /// The file's checksum.
+        found: String,
+    },
+    /// A trained model that cannot be read.
+    #[error("{path}: cannot load the trained model: {reason}")]
+    TrainedModel {
+        /// The model file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A checkpoint that cannot be resumed from.
     #[error("cannot resume: {0}")]
     Checkpoint(String),

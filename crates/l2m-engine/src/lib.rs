@@ -46,6 +46,9 @@ pub use l2m_models::{
     ResNet18Config, TransformerConfig, select_device,
 };
 
+/// Strings from a user's files as they may be printed: `l2m_data::text`.
+pub use l2m_data::text;
+
 /// The user's own data (CSV, Parquet, image folders, Hub datasets): `l2m_data::own`.
 pub mod own {
     pub use l2m_data::own::*;

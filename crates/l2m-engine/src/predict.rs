@@ -200,6 +200,7 @@ pub fn predict(run_dir: &Path, input: &Path, choose: &Choose) -> Result<Predicti
     }
     let prep: Preprocessing = read_json(&seed_dir.join(PREPROCESSING_FILE))?;
     let info: RunInfo = read_json(&dir.join("run.json"))?;
+    verify_model(&model_file, &info)?;
     let device = select_device(choose.device.unwrap_or(DeviceKind::Cpu))?;
     let model = load_model(&info.model, &model_file, seed, &device)?;
     let input_data = l2m_data::own::read_for_prediction(input, &prep)?;
@@ -230,14 +231,46 @@ fn load_model(config: &ModelConfig, file: &Path, seed: u64, device: &Device) -> 
         device,
     );
     let model = config.build(vb, seed)?;
-    varmap.load(file).map_err(|e| {
-        EngineError::Checkpoint(format!("{}: cannot load the model: {e}", file.display()))
+    varmap.load(file).map_err(|e| EngineError::TrainedModel {
+        path: file.to_path_buf(),
+        reason: e.to_string(),
     })?;
     Ok(model)
 }
 
-/// Saves the parameters of `varmap` (what [`load_model`] reads), atomically.
-pub(crate) fn save_model(varmap: &VarMap, dir: &Path) -> Result<()> {
+/// The SHA-256 of a file's bytes, in hex.
+fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Checks `model_file` against the checksum its run recorded (runs written before the
+/// checksum existed have none, and are read as they are).
+fn verify_model(model_file: &Path, info: &RunInfo) -> Result<()> {
+    let Some(expected) = &info.model_sha256 else {
+        return Ok(());
+    };
+    let found = file_sha256(model_file)?;
+    if &found != expected {
+        return Err(EngineError::ModelMismatch {
+            path: model_file.to_path_buf(),
+            expected: expected.clone(),
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// Saves the parameters of `varmap` (what [`load_model`] reads), atomically; returns the
+/// SHA-256 of the file written.
+pub(crate) fn save_model(varmap: &VarMap, dir: &Path) -> Result<String> {
     let path = dir.join(MODEL_FILE);
     let tmp = crate::atomic::exclusive_temp(&path)?;
     let tensors: std::collections::HashMap<String, Tensor> = {
@@ -252,9 +285,10 @@ pub(crate) fn save_model(varmap: &VarMap, dir: &Path) -> Result<()> {
     candle_core::safetensors::save(&tensors, tmp.path()).map_err(|e| {
         EngineError::Checkpoint(format!("{}: cannot write the model: {e}", path.display()))
     })?;
+    let sha256 = file_sha256(tmp.path())?;
     tmp.persist(&path).map_err(|e| EngineError::Io {
         path: path.clone(),
         source: e.error,
     })?;
-    Ok(())
+    Ok(sha256)
 }

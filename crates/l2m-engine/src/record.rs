@@ -97,6 +97,10 @@ pub struct RunInfo {
     /// Per-class loss weights after the last epoch, for strategies that weight losses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_loss_weights: Option<Vec<f64>>,
+    /// SHA-256 of the trained model's `model.safetensors` (hex), checked before the model
+    /// is used (`l2m predict`): a replaced or damaged model file is refused by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
 }
 
 /// The marker file of every run directory `l2m` creates; the process using the directory
@@ -112,6 +116,107 @@ pub const RUN_MARKER: &str = ".l2m-run";
 pub struct RunDir {
     root: PathBuf,
     _lock: Arc<std::fs::File>,
+}
+
+/// The names a run writes at the root of its directory.
+fn written_at_root(name: &str) -> bool {
+    matches!(
+        name,
+        "config.json" | "summary.json" | "report.md" | "per_class.csv" | RUN_MARKER
+    ) || name.starts_with("seed-")
+        || name.ends_with(".png")
+        || name.ends_with(".svg")
+        || is_temporary(name)
+}
+
+/// A temporary file of an atomic write (`.NAME.tmp`).
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// The names a run writes in one strategy's folder (`seed-N/<strategy>/`).
+fn written_in_run(name: &str) -> bool {
+    matches!(
+        name,
+        "records.jsonl"
+            | "records.csv"
+            | "run.json"
+            | "model.safetensors"
+            | "model.json"
+            | "predictions.csv"
+            | crate::checkpoint::STATE_FILE
+            | crate::checkpoint::PREVIOUS_FILE
+    ) || (name.starts_with("checkpoint-e") && name.ends_with(".safetensors"))
+        || is_temporary(name)
+}
+
+/// Where [`remove_ours`] is in a run directory.
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    Root,
+    Seed,
+    Run,
+}
+
+/// Removes the entries of `dir` that a run writes at `level`, descending into `seed-*` and
+/// strategy folders (never through a link); everything else is pushed to `kept`.
+fn remove_ours(dir: &Path, level: Level, kept: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .map_err(io_at(dir))?
+        .collect::<std::io::Result<_>>()
+        .map_err(io_at(dir))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let kind = std::fs::symlink_metadata(&path)
+            .map_err(io_at(&path))?
+            .file_type();
+        let sub = match level {
+            Level::Root if name.starts_with("seed-") => Some(Level::Seed),
+            Level::Seed => Some(Level::Run),
+            _ => None,
+        };
+        if kind.is_dir() {
+            match sub {
+                Some(sub) => {
+                    let before = kept.len();
+                    remove_ours(&path, sub, kept)?;
+                    if kept.len() == before {
+                        std::fs::remove_dir(&path).map_err(io_at(&path))?;
+                    }
+                }
+                None => kept.push(path),
+            }
+            continue;
+        }
+        let ours = kind.is_file()
+            && match level {
+                Level::Root => written_at_root(&name) && name != RUN_MARKER,
+                Level::Seed => name == crate::predict::PREPROCESSING_FILE || is_temporary(&name),
+                Level::Run => written_in_run(&name),
+            };
+        if ours {
+            std::fs::remove_file(&path).map_err(io_at(&path))?;
+        } else if !(level == Level::Root && name == RUN_MARKER) {
+            kept.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The first entry (by name) of an existing, non-empty directory that is not a run
+/// directory of `l2m`; `None` for a missing or empty directory, or one of l2m's.
+fn foreign_entry(root: &Path) -> Result<Option<String>> {
+    if !root.is_dir() || RunDir::is_run_dir(root) {
+        return Ok(None);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(root)
+        .map_err(io_at(root))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names.into_iter().next())
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -157,8 +262,16 @@ impl RunDir {
     /// Creates the directory (and parents), marks it as a run directory of `l2m` and locks
     /// it for this process. A directory another process is using is refused at once
     /// ([`EngineError::Locked`], naming its PID).
+    ///
+    /// A directory that exists, holds anything, and is not already a run directory of
+    /// `l2m` ([`RunDir::is_run_dir`]) is someone else's: it is refused
+    /// ([`EngineError::ForeignDir`]) and nothing is written into it, so a later `--fresh`
+    /// can never take it for l2m's.
     pub fn create(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
+        if let Some(entry) = foreign_entry(&root)? {
+            return Err(EngineError::ForeignDir { path: root, entry });
+        }
         std::fs::create_dir_all(&root).map_err(io_at(&root))?;
         let lock = lock_marker(&root)?;
         Ok(Self {
@@ -181,30 +294,39 @@ impl RunDir {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             has_config |= name == "config.json";
-            let ours = matches!(name.as_str(), "config.json" | "summary.json" | "report.md")
-                || name.starts_with("seed-")
-                || name.ends_with(".png")
-                || name.ends_with(".svg")
-                || (name.starts_with('.') && name.ends_with(".tmp"));
-            if !ours {
+            if !written_at_root(&name) {
                 return false;
             }
         }
         has_config
     }
 
-    /// Removes the run directory `dir` (for `--fresh`): only a directory that
-    /// [`RunDir::is_run_dir`] recognises, and only while no other process uses it.
-    pub fn remove(dir: &Path) -> Result<()> {
+    /// Removes what `l2m` wrote in the run directory `dir` (for `--fresh`): only in a
+    /// directory that [`RunDir::is_run_dir`] recognises, only while no other process uses
+    /// it, and only the files and folders a run writes, by name. Anything else (a file the
+    /// user put there later, a link) is left where it is and returned; the directory itself
+    /// is removed when nothing else is left in it.
+    pub fn remove(dir: &Path) -> Result<Vec<PathBuf>> {
         if !Self::is_run_dir(dir) {
             return Err(EngineError::NotARunDir {
                 path: dir.to_path_buf(),
             });
         }
         let lock = lock_marker(dir)?;
-        std::fs::remove_dir_all(dir).map_err(io_at(dir))?;
+        let mut kept = Vec::new();
+        remove_ours(dir, Level::Root, &mut kept)?;
         drop(lock);
-        Ok(())
+        // The marker goes last (an interrupted removal is still recognised as l2m's), and
+        // stays while the directory holds what someone else put there: it is still the run
+        // directory it was, and the next run may use it.
+        if kept.is_empty() {
+            let marker = dir.join(RUN_MARKER);
+            if marker.exists() {
+                std::fs::remove_file(&marker).map_err(io_at(&marker))?;
+            }
+            std::fs::remove_dir(dir).map_err(io_at(dir))?;
+        }
+        Ok(kept)
     }
 
     /// The root path.

@@ -458,11 +458,13 @@ pub fn train_data_parallel(
     let k = train.num_classes();
     let steps = train.len() / cfg.batch_size;
     if steps == 0 {
+        // "NAME/train" names the split, not a folder: said as a split.
         return Err(EngineError::Config(format!(
-            "batch_size {} exceeds the {} training samples of {}",
+            "batch_size {} exceeds the {} training samples of {} (its training split); choose a batch of at most {} (-b)",
             cfg.batch_size,
             train.len(),
-            train.name()
+            train.name().trim_end_matches("/train"),
+            train.len()
         )));
     }
     let model_cfg = model;
@@ -528,6 +530,7 @@ pub fn train_data_parallel(
         final_loss_weights: strategy.loss_weights(),
         notes: data.notes.iter().cloned().chain(strategy.notes()).collect(),
         confusion: None,
+        model_sha256: None,
     };
     let diverged = |epoch: usize, what: &str, value: f64| EngineError::Diverged {
         strategy: name.to_string(),
@@ -639,7 +642,7 @@ pub fn train_data_parallel(
         if let (true, Some(dir)) = (last, write_to) {
             // Before the checkpoint that marks the run finished: a finished run always
             // has its model (and, for the user's data, its predictions).
-            crate::predict::save_model(&t.varmap, dir)?;
+            info.model_sha256 = Some(crate::predict::save_model(&t.varmap, dir)?);
             if let Some(own) = &data.own {
                 let csv = crate::predict::final_predictions(
                     &t.model,

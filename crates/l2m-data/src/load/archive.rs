@@ -53,7 +53,12 @@ impl Source {
         mut f: impl FnMut(&str, Vec<u8>) -> Result<()>,
     ) -> Result<()> {
         match self {
-            Source::Dir(root) => walk(root, root, &keep, &mut f),
+            Source::Dir(root) => {
+                let mut seen = Seen::default();
+                let top = std::fs::canonicalize(root).map_err(io_err(root))?;
+                seen.folders.insert(top.clone(), String::new());
+                walk(root, (root, &top), &keep, &mut f, &mut seen)
+            }
             Source::Archive(path) => {
                 crate::load::regular_file(path)?;
                 let file = std::fs::File::open(path).map_err(io_err(path))?;
@@ -114,11 +119,44 @@ impl Source {
     }
 }
 
+/// What a walk has read, by canonical path: each folder and each kept file once.
+#[derive(Default)]
+struct Seen {
+    folders: std::collections::HashMap<PathBuf, String>,
+    files: std::collections::HashMap<PathBuf, String>,
+}
+
+/// `path`'s name relative to `root`, `/`-separated.
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The last component of `path`.
+fn path_name(path: &Path) -> &std::ffi::OsStr {
+    path.file_name().unwrap_or(path.as_os_str())
+}
+
+/// `name` as a message shows it: the root itself is `.`.
+fn shown(name: &str) -> String {
+    if name.is_empty() {
+        ".".to_string()
+    } else {
+        crate::text::terminal_safe(name).into_owned()
+    }
+}
+
+/// Walks `dir` (and its canonical path) under `root` in sorted order.
 fn walk(
     root: &Path,
-    dir: &Path,
+    (dir, canonical_dir): (&Path, &Path),
     keep: &dyn Fn(&str) -> bool,
     f: &mut dyn FnMut(&str, Vec<u8>) -> Result<()>,
+    seen: &mut Seen,
 ) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err(dir))?
@@ -126,10 +164,16 @@ fn walk(
         .collect::<Result<_>>()?;
     entries.sort();
     for path in entries {
-        // Symbolic links are followed only to places inside the dataset folder.
+        // Symbolic links are followed only to places inside the dataset folder, and a
+        // place is read once: a second way to the same folder or file (a link to a class
+        // folder, a loop back to a folder above) is refused, naming both.
         let meta = std::fs::symlink_metadata(&path).map_err(io_err(&path))?;
-        if meta.file_type().is_symlink() {
-            let target = std::fs::canonicalize(&path).map_err(io_err(&path))?;
+        let link = meta.file_type().is_symlink();
+        let rel = relative(root, &path);
+        let target = if link {
+            let target = std::fs::canonicalize(&path).map_err(|e| {
+                format_err(&path, format!("a link that leads nowhere readable ({e})"))
+            })?;
             let inside = std::fs::canonicalize(root)
                 .map(|r| target.starts_with(r))
                 .unwrap_or(false);
@@ -143,22 +187,40 @@ fn walk(
                     ),
                 ));
             }
-        }
+            Some(target)
+        } else {
+            None
+        };
         if path.is_dir() {
-            walk(root, &path, keep, f)?;
-        } else if path.is_file() {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            if keep(&rel) {
-                crate::load::regular_file(&path)?;
-                let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-                f(&rel, bytes)?;
+            let canonical = target.unwrap_or_else(|| canonical_dir.join(path_name(&path)));
+            if let Some(first) = seen.folders.get(&canonical) {
+                let first = shown(first);
+                let why = if rel.starts_with(&format!("{first}/")) || first == "." {
+                    format!("a link back to {first}, a folder that holds it (a loop); not followed")
+                } else {
+                    format!(
+                        "the same folder as {first} (through a link): its images would be counted twice; remove the link"
+                    )
+                };
+                return Err(format_err(&path, why));
             }
+            seen.folders.insert(canonical.clone(), rel);
+            walk(root, (&path, &canonical), keep, f, seen)?;
+        } else if path.is_file() && keep(&rel) {
+            let canonical = target.unwrap_or_else(|| canonical_dir.join(path_name(&path)));
+            if let Some(first) = seen.files.get(&canonical) {
+                return Err(format_err(
+                    &path,
+                    format!(
+                        "the same file as {} (through a link): it would be counted twice; remove the link",
+                        shown(first)
+                    ),
+                ));
+            }
+            seen.files.insert(canonical, rel.clone());
+            crate::load::regular_file(&path)?;
+            let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+            f(&rel, bytes)?;
         }
     }
     Ok(())
@@ -168,6 +230,18 @@ fn walk(
 pub(crate) mod tests {
     use super::*;
 
+    fn names(root: &Path) -> Result<Vec<String>> {
+        let mut seen = Vec::new();
+        Source::open(root)?.for_each(
+            |_| true,
+            |n, _| {
+                seen.push(n.to_string());
+                Ok(())
+            },
+        )?;
+        Ok(seen)
+    }
+
     #[cfg(unix)]
     #[test]
     fn links_out_of_the_dataset_folder_are_refused() {
@@ -176,25 +250,88 @@ pub(crate) mod tests {
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(root.path().join("a")).expect("dir");
         std::fs::write(root.path().join("a/ok.txt"), b"ok").expect("write");
-        std::os::unix::fs::symlink(root.path().join("a/ok.txt"), root.path().join("a/in.txt"))
+        std::fs::create_dir_all(root.path().join("pool")).expect("dir");
+        std::fs::write(root.path().join("pool/x.txt"), b"x").expect("write");
+        // A link to a file inside that is read nowhere else is followed.
+        std::os::unix::fs::symlink(root.path().join("pool/x.txt"), root.path().join("a/in.txt"))
             .expect("link");
+        let keep = |n: &str| n.starts_with("a/");
         let mut seen = Vec::new();
-        walk(root.path(), root.path(), &|_| true, &mut |n, _| {
-            seen.push(n.to_string());
-            Ok(())
-        })
-        .expect("links inside are fine");
+        Source::open(root.path())
+            .expect("folder")
+            .for_each(keep, |n, _| {
+                seen.push(n.to_string());
+                Ok(())
+            })
+            .expect("a link inside, read once, is fine");
         assert_eq!(seen, ["a/in.txt", "a/ok.txt"]);
         std::os::unix::fs::symlink(
             outside.path().join("secret.txt"),
             root.path().join("a/z.txt"),
         )
         .expect("link");
-        let e = walk(root.path(), root.path(), &|_| true, &mut |_, _| Ok(()))
-            .expect_err("outside")
-            .to_string();
+        let e = names(root.path()).expect_err("outside").to_string();
         assert!(
             e.contains("outside the dataset folder") && e.contains("z.txt"),
+            "{e}"
+        );
+    }
+
+    /// A second way to the same file or folder is refused, naming both, so nothing is
+    /// counted twice.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_file_or_folder_read_anyway_is_refused() {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("cat")).expect("dir");
+        std::fs::create_dir_all(root.path().join("dog")).expect("dir");
+        std::fs::write(root.path().join("cat/1.png"), b"c").expect("write");
+        std::fs::write(root.path().join("dog/1.png"), b"d").expect("write");
+        assert_eq!(
+            names(root.path()).expect("plain"),
+            ["cat/1.png", "dog/1.png"]
+        );
+
+        std::os::unix::fs::symlink("../dog", root.path().join("cat/todog")).expect("link");
+        let e = names(root.path())
+            .expect_err("a second way to dog/")
+            .to_string();
+        assert!(
+            e.contains("dog: the same folder as cat/todog (through a link)"),
+            "{e}"
+        );
+        std::fs::remove_file(root.path().join("cat/todog")).expect("unlink");
+
+        std::os::unix::fs::symlink("1.png", root.path().join("cat/2.png")).expect("link");
+        let e = names(root.path())
+            .expect_err("a second way to 1.png")
+            .to_string();
+        assert!(e.contains("the same file as cat/1.png"), "{e}");
+    }
+
+    /// A link back to a folder above is named once, as a loop, not as a path of 40
+    /// repeated folders.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_loop_is_named_once() {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("cat/sub")).expect("dir");
+        std::fs::write(root.path().join("cat/1.png"), b"c").expect("write");
+        std::os::unix::fs::symlink("..", root.path().join("cat/sub/up")).expect("link");
+        let e = names(root.path()).expect_err("loop").to_string();
+        assert!(
+            e.contains("cat/sub/up")
+                && e.contains("a link back to cat, a folder that holds it (a loop)"),
+            "{e}"
+        );
+        assert!(!e.contains("up/up"), "{e}");
+        std::fs::remove_file(root.path().join("cat/sub/up")).expect("unlink");
+        std::os::unix::fs::symlink("../..", root.path().join("cat/sub/top")).expect("link");
+        let e = names(root.path())
+            .expect_err("loop to the root")
+            .to_string();
+        assert!(
+            e.contains("a link back to ., a folder that holds it"),
             "{e}"
         );
     }

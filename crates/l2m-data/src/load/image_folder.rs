@@ -88,17 +88,57 @@ pub fn load_image_folder(
     opts: &ImageFolderOptions,
 ) -> Result<Vec<ClassDataset>> {
     Ok(load_named(path, splits, opts)?
+        .0
         .into_iter()
         .map(|(d, _)| d)
         .collect())
 }
 
-/// [`load_image_folder`], with the file name of every stored sample.
+/// One split's dataset with the file name of every sample.
+pub(crate) type NamedSplit = (ClassDataset, Vec<String>);
+
+/// Where an image file named `name` (its `/`-separated path in the folder or archive)
+/// belongs: its split's position in `splits` and its class. The class is the first folder
+/// under the split (under the root without split names, after `skip` leading folders);
+/// folders below it are part of that class, never classes of their own.
+fn place<'a>(name: &'a str, splits: &[&str], skip: usize) -> Option<(usize, &'a str, bool)> {
+    if !is_image(name) {
+        return None;
+    }
+    let parts: Vec<&str> = name.split('/').collect();
+    if splits.is_empty() {
+        let parts = parts.get(skip..)?;
+        return (parts.len() >= 2).then(|| (0, parts[0], parts.len() > 2));
+    }
+    // The first folder named like a split (a leading folder such as `imagenette2-160/`
+    // may come before it), then the class folder, then at least the file.
+    let i = parts.iter().position(|p| splits.contains(p))?;
+    let split = splits.iter().position(|s| *s == parts[i])?;
+    (parts.len() >= i + 3).then(|| (split, parts[i + 1], parts.len() > i + 3))
+}
+
+/// The number of leading folders every image name shares (0 or 1) when the images come
+/// from an archive: an archive is usually made of one folder (`photos/` in
+/// `photos/cat/1.jpg`, `photos/dog/2.jpg`), which is not a class.
+fn wrapping_folder(source: &Source, names: &[&str]) -> usize {
+    if !matches!(source, Source::Archive(_)) {
+        return 0;
+    }
+    let first = |n: &str| n.split('/').next().map(str::to_string);
+    let lead = names.first().and_then(|n| first(n));
+    let common = names
+        .iter()
+        .all(|n| n.split('/').count() >= 3 && first(n) == lead);
+    usize::from(common && lead.is_some())
+}
+
+/// [`load_image_folder`], with the file name of every stored sample, and notes on how
+/// images were labelled (images in nested folders).
 pub(crate) fn load_named(
     path: &Path,
     splits: &[&str],
     opts: &ImageFolderOptions,
-) -> Result<Vec<(ClassDataset, Vec<String>)>> {
+) -> Result<(Vec<NamedSplit>, Vec<String>)> {
     if opts.channels != 1 && opts.channels != 3 {
         return Err(DataError::InvalidParameter {
             what: "channels",
@@ -106,31 +146,49 @@ pub(crate) fn load_named(
         });
     }
     let source = Source::open(path)?;
-    let mut entries = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     source.for_each(
-        |n| {
-            let parts: Vec<&str> = n.split('/').collect();
-            if splits.is_empty() {
-                return parts.len() >= 2 && is_image(n);
-            }
-            parts.len() >= 3 && is_image(n) && splits.contains(&parts[parts.len() - 3])
-        },
+        |n| place(n, splits, 0).is_some(),
         |n, bytes| {
-            let parts: Vec<&str> = n.split('/').collect();
-            let k = parts.len();
-            entries.push(Entry {
-                split: if splits.is_empty() {
-                    0
-                } else {
-                    splits.iter().position(|s| *s == parts[k - 3]).unwrap_or(0)
-                },
-                class: parts[k - 2].to_string(),
-                name: n.to_string(),
-                bytes,
-            });
+            files.push((n.to_string(), bytes));
             Ok(())
         },
     )?;
+    let skip = if splits.is_empty() {
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        wrapping_folder(&source, &names)
+    } else {
+        0
+    };
+    let mut entries = Vec::with_capacity(files.len());
+    let mut nested: Option<(usize, String)> = None;
+    for (name, bytes) in files {
+        let Some((split, class, deeper)) = place(&name, splits, skip) else {
+            continue;
+        };
+        if deeper {
+            let (count, _) = nested.get_or_insert_with(|| {
+                let folder = name.rsplit_once('/').map_or(name.as_str(), |(d, _)| d);
+                (0, format!("{folder}/ is labelled {class}"))
+            });
+            *count += 1;
+        }
+        entries.push(Entry {
+            split,
+            class: class.to_string(),
+            name: name.clone(),
+            bytes,
+        });
+    }
+    let notes: Vec<String> = nested
+        .map(|(count, example)| {
+            format!(
+                "{count} image(s) sit in folders nested inside a class folder; each is labelled by its class folder (for example {})",
+                crate::text::terminal_safe(&example)
+            )
+        })
+        .into_iter()
+        .collect();
     entries.sort_by(|a, b| (a.split, &a.class, &a.name).cmp(&(b.split, &b.class, &b.name)));
 
     let classes: Vec<String> = match &opts.classes {
@@ -240,7 +298,7 @@ pub(crate) fn load_named(
             idx.iter().map(|&i| entries[i].name.clone()).collect(),
         ));
     }
-    Ok(out)
+    Ok((out, notes))
 }
 
 #[cfg(test)]

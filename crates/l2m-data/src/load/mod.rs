@@ -225,15 +225,9 @@ pub(crate) fn find_in(dir: &Path, what: &str, names: &[&str]) -> Result<PathBuf>
 
 /// A field as it appears in an error message: at most 60 characters, with an ellipsis and
 /// the full length when it was cut (a malformed file can hold a field of megabytes).
+/// Controls and bidirectional-format characters are escaped ([`crate::text`]).
 pub(crate) fn clip(field: &str) -> String {
-    const MAX: usize = 60;
-    let n = field.chars().count();
-    if n <= MAX {
-        field.to_string()
-    } else {
-        let head: String = field.chars().take(MAX).collect();
-        format!("{head}... ({n} characters)")
-    }
+    crate::text::shorten(field, 60)
 }
 
 #[cfg(test)]

@@ -424,11 +424,23 @@ pub fn inspect(kind: SourceKind, spec: &OwnData) -> Result<Inspection> {
     spec.check()?;
     if kind == SourceKind::ImageFolder {
         let ((size, _), channels) = spec.image_shape();
+        // The images are counted by name (nothing is decoded or read), so that a small
+        // folder gets a batch it can fill.
+        let images = std::cell::Cell::new(0usize);
+        crate::load::archive::Source::open(Path::new(&spec.path))?.for_each(
+            |n| {
+                if crate::load::image_folder::is_image_name(n) {
+                    images.set(images.get() + 1);
+                }
+                false
+            },
+            |_, _| Ok(()),
+        )?;
         return Ok(Inspection {
             task: TaskKind::Classification,
             why: "an image folder's class folders are the classes".into(),
             input: InputKind::Image { size, channels },
-            rows_estimate: 0,
+            rows_estimate: images.get(),
         });
     }
     let f = files(kind, spec)?;
@@ -484,7 +496,10 @@ pub fn load(kind: SourceKind, spec: &OwnData, seed: u64) -> Result<OwnLoaded> {
     let f = files(kind, spec)?;
     let h = sniff(&f)?;
     let (plan, task, why, mut raw) = read_table(&f, &f.train, &h, spec, None, true)?;
-    let mut notes = vec![format!("task: {task:?} ({why})").to_lowercase()];
+    let mut notes = vec![format!(
+        "task: {} ({why})",
+        format!("{task:?}").to_lowercase()
+    )];
     if raw.dropped > 0 {
         notes.push(format!(
             "{} rows with a missing value left out (--missing {})",

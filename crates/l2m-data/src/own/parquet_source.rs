@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
+    Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
@@ -53,6 +53,7 @@ fn kind(t: &DataType) -> Kind {
         | DataType::UInt16
         | DataType::UInt32
         | DataType::UInt64
+        | DataType::Float16
         | DataType::Float32
         | DataType::Float64 => Kind::Number,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Kind::Category,
@@ -90,6 +91,7 @@ fn value(a: &dyn Array, i: usize) -> Value<'_> {
         DataType::UInt16 => num!(UInt16Type),
         DataType::UInt32 => num!(UInt32Type),
         DataType::UInt64 => num!(UInt64Type),
+        DataType::Float16 => Value::Number(a.as_primitive::<Float16Type>().value(i).to_f64()),
         DataType::Float32 => num!(Float32Type),
         DataType::Float64 => num!(Float64Type),
         DataType::Utf8 => Value::Str(a.as_string::<i32>().value(i)),
@@ -169,6 +171,7 @@ fn sniff_files(paths: &[PathBuf]) -> Result<Header> {
     let builder = open(first)?;
     let schema = builder.schema().clone();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    super::table::check_names(first, &names)?;
     let kinds: Vec<Kind> = schema
         .fields()
         .iter()

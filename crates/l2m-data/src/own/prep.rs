@@ -480,6 +480,16 @@ pub(crate) fn fit(
             .sum::<f64>()
             / n;
         let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+        if var == 0.0 {
+            let warning = format!(
+                "warning: the regression target {} is {mean} in every training row: there is nothing to learn, and every strategy's MSE measures only how far the model drifts from that constant",
+                target.as_deref().map_or_else(String::new, |t| format!(
+                    "{:?}",
+                    crate::text::terminal_safe(t)
+                ))
+            );
+            notes.push(warning);
+        }
         notes.push(format!(
             "the target is standardised with its training mean {mean:.6} and standard deviation {std:.6}: MSE is in units of its variance; predictions are in the target's own units"
         ));
@@ -523,7 +533,10 @@ pub(crate) fn load_image_folder(spec: &OwnData, seed: u64) -> Result<OwnLoaded> 
     let named = if split_layout && spec.test.is_none() {
         let t = test_split.unwrap_or("test");
         match load_named(&path, &["train", t], &opts) {
-            Ok(sets) => Some(sets),
+            Ok((sets, n)) => {
+                notes.extend(n);
+                Some(sets)
+            }
             Err(DataError::Missing { .. }) if archive => None,
             Err(e) => return Err(e),
         }
@@ -543,7 +556,8 @@ pub(crate) fn load_image_folder(spec: &OwnData, seed: u64) -> Result<OwnLoaded> 
             (train, test, test_names)
         }
         None => {
-            let mut sets = load_named(&path, &[], &opts)?;
+            let (mut sets, n) = load_named(&path, &[], &opts)?;
+            notes.extend(n);
             let (all, names) = sets.pop().ok_or_else(|| format_err(&path, "no images"))?;
             if all.num_classes() < 2 {
                 return Err(format_err(
@@ -557,7 +571,8 @@ pub(crate) fn load_image_folder(spec: &OwnData, seed: u64) -> Result<OwnLoaded> 
             match &spec.test {
                 Some(t) => {
                     let o = image_options(spec, Some(all.class_names().to_vec()));
-                    let mut ts = load_named(t, &[], &o)?;
+                    let (mut ts, n) = load_named(t, &[], &o)?;
+                    notes.extend(n);
                     let (test, test_names) = ts.pop().ok_or_else(|| format_err(t, "no images"))?;
                     (all, test, test_names)
                 }
@@ -729,6 +744,9 @@ pub(crate) fn read_for_prediction(path: &Path, prep: &Preprocessing) -> Result<P
         max_categories: usize::MAX,
         image,
         onehot_estimate: 0,
+        // Classes that are all numbers were read as numbers in training.
+        numeric_labels: !prep.classes.is_empty()
+            && prep.classes.iter().all(|c| c.parse::<f64>().is_ok()),
     };
     let labels = Dict::frozen(&prep.classes);
     let mut sink = table::Sink::new(&plan, path, Some((&dicts, &labels)), h.rows_estimate);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::load::{clip, format_err, io_err};
+use crate::text::MAX_NAME_BYTES;
 use crate::{DataError, Result, TaskKind};
 
 /// What to do with a missing value (an empty field, `NA`, `NaN`, `null`, `None`, `?`).
@@ -103,6 +104,9 @@ pub(crate) struct Plan {
     pub image: Option<((u32, u32), usize)>,
     /// One-hot columns expected from the sample of rows (memory is reserved for them).
     pub onehot_estimate: usize,
+    /// Whether the label (or group) column holds numbers: its values are then compared as
+    /// numbers (`1`, `01` and `1.0` are one class).
+    pub numeric_labels: bool,
 }
 
 /// A string-to-code dictionary; frozen ones (from training) refuse new values.
@@ -328,6 +332,17 @@ impl<'p> Sink<'p> {
                         MISSING
                     }
                     Value::Number(x) => self.category(row, col, i, &format_number(x))?,
+                    Value::Str(s) if s.trim().len() > MAX_NAME_BYTES => {
+                        return Err(self.err(
+                            row,
+                            col,
+                            format!(
+                                "a category of {} bytes ({}): at most {MAX_NAME_BYTES} bytes are allowed",
+                                s.trim().len(),
+                                clip(s)
+                            ),
+                        ));
+                    }
                     Value::Str(s) => self.category(row, col, i, s.trim())?,
                     Value::Bytes(_) => {
                         return Err(self.err(
@@ -348,11 +363,32 @@ impl<'p> Sink<'p> {
                         return Ok(());
                     }
                     Value::Number(x) => format_number(x),
+                    // In a column of numbers, `1`, `01` and `1.0` name one class.
+                    Value::Str(s) if self.plan.numeric_labels => match s.trim().parse::<f64>() {
+                        Ok(x) if x.is_finite() => format_number(x),
+                        _ => s.trim().to_string(),
+                    },
                     Value::Str(s) => s.trim().to_string(),
                     Value::Bytes(_) => {
                         return Err(self.err(row, col, "binary data where a label belongs".into()));
                     }
                 };
+                if name.len() > MAX_NAME_BYTES {
+                    return Err(self.err(
+                        row,
+                        col,
+                        format!(
+                            "a {} of {} bytes ({}): at most {MAX_NAME_BYTES} bytes are allowed",
+                            if role == Role::Label {
+                                "class label"
+                            } else {
+                                "group"
+                            },
+                            name.len(),
+                            clip(&name)
+                        ),
+                    ));
+                }
                 match self.raw.label_dict.code(&name) {
                     Some(c) => self.pending_label = Some(c),
                     None => {
@@ -379,12 +415,13 @@ impl<'p> Sink<'p> {
                         self.missing(row, col, false)?;
                     }
                 }
-                Value::Number(x) if x.is_finite() => self.pending_target = Some(x as f32),
                 Value::Number(x) => {
-                    return Err(self.err(row, col, format!("{x} is not a finite number")));
+                    self.pending_target = Some(to_f32(x).map_err(|w| self.err(row, col, w))?)
                 }
-                Value::Str(s) => match s.trim().parse::<f32>() {
-                    Ok(x) if x.is_finite() => self.pending_target = Some(x),
+                Value::Str(s) => match s.trim().parse::<f64>() {
+                    Ok(x) => {
+                        self.pending_target = Some(to_f32(x).map_err(|w| self.err(row, col, w))?);
+                    }
                     _ => {
                         return Err(self.err(
                             row,
@@ -426,28 +463,28 @@ impl<'p> Sink<'p> {
                 self.missing(row, col, true)?;
                 return Ok(f32::NAN);
             }
-            Value::Number(x) => x as f32,
+            Value::Number(x) => to_f32(x).map_err(|w| self.err(row, col, w))?,
             Value::Str(s) if is_missing(s.trim()) => {
                 self.missing(row, col, true)?;
                 return Ok(f32::NAN);
             }
-            Value::Str(s) => s.trim().parse::<f32>().map_err(|_| {
-                self.err(
-                    row,
-                    col,
-                    format!(
-                        "{:?} is not a number, and the column holds numbers (leave it out with --features, or fix the value)",
-                        clip(s)
-                    ),
-                )
-            })?,
+            Value::Str(s) => {
+                let x = s.trim().parse::<f64>().map_err(|_| {
+                    self.err(
+                        row,
+                        col,
+                        format!(
+                            "{:?} is not a number, and the column holds numbers (leave it out with --features, or fix the value)",
+                            clip(s)
+                        ),
+                    )
+                })?;
+                to_f32(x).map_err(|w| self.err(row, col, w))?
+            }
             Value::Bytes(_) => {
                 return Err(self.err(row, col, "binary data where a number belongs".into()));
             }
         };
-        if x.is_infinite() {
-            return Err(self.err(row, col, format!("{x} is not a finite number")));
-        }
         Ok(x)
     }
 
@@ -532,6 +569,41 @@ impl<'p> Sink<'p> {
     }
 }
 
+/// A number of the file as the 32-bit float the model sees: infinities, and finite values
+/// beyond `f32::MAX` (`1e300`), are an error saying which.
+pub(crate) fn to_f32(x: f64) -> std::result::Result<f32, String> {
+    if x.is_infinite() {
+        return Err(format!("{x} is not a finite number"));
+    }
+    let y = x as f32;
+    if y.is_infinite() {
+        return Err(format!(
+            "{x:e} is too large for 32-bit floats (at most {:e} in magnitude)",
+            f32::MAX
+        ));
+    }
+    Ok(y)
+}
+
+/// Every column name of `path` no longer than [`MAX_NAME_BYTES`]; a longer one is an error
+/// naming its position.
+pub(crate) fn check_names(path: &Path, names: &[String]) -> Result<()> {
+    for (i, n) in names.iter().enumerate() {
+        if n.len() > MAX_NAME_BYTES {
+            return Err(format_err(
+                path,
+                format!(
+                    "column {} has a name of {} bytes ({}): at most {MAX_NAME_BYTES} bytes are allowed",
+                    i + 1,
+                    n.len(),
+                    clip(n)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A number as a category or class name: integers without a fraction (`3`, not `3.0`).
 pub(crate) fn format_number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
@@ -598,6 +670,7 @@ pub(crate) fn sniff_csv(path: &Path) -> Result<Header> {
             "empty file: expected a header row of column names",
         ));
     }
+    check_names(path, &names)?;
     let mut seen = std::collections::HashSet::new();
     for n in &names {
         if !seen.insert(n) {
@@ -635,7 +708,11 @@ pub(crate) fn sniff_csv(path: &Path) -> Result<Header> {
                 integral[c] &= x.fract() == 0.0;
             }
             if distinct[c].len() < 64 {
-                distinct[c].insert(f.to_string());
+                // `1`, `01` and `1.0` are one value, as the reader will label them.
+                distinct[c].insert(match f.parse::<f64>() {
+                    Ok(x) if x.is_finite() => format_number(x),
+                    _ => f.to_string(),
+                });
             }
         }
     }
@@ -1142,9 +1219,20 @@ pub(crate) fn plan(path: &Path, h: &Header, c: &Choice<'_>) -> Result<(Plan, Tas
             }
         }
         if chosen.is_empty() {
+            let unread: Vec<&str> = (0..h.names.len())
+                .filter(|&i| i != target && h.kinds[i] == Kind::Other)
+                .map(|i| h.names[i].as_str())
+                .collect();
             return Err(format_err(
                 path,
-                "no feature columns: the table has only its target".to_string(),
+                if unread.is_empty() {
+                    "no feature columns: the table has only its target".to_string()
+                } else {
+                    format!(
+                        "no feature columns: besides the target, the table has only columns of a type l2m does not read ({})",
+                        unread.join(", ")
+                    )
+                },
             ));
         }
         for i in 0..h.names.len() {
@@ -1197,6 +1285,12 @@ pub(crate) fn plan(path: &Path, h: &Header, c: &Choice<'_>) -> Result<(Plan, Tas
         .filter(|c| matches!(c.1, Role::Categorical(_)))
         .map(|c| h.distinct[c.0])
         .sum();
+    let label_column = if task == TaskKind::Classification {
+        Some(target)
+    } else {
+        group
+    };
+    let numeric_labels = label_column.is_some_and(|l| h.kinds[l] == Kind::Number);
     Ok((
         Plan {
             columns,
@@ -1207,6 +1301,7 @@ pub(crate) fn plan(path: &Path, h: &Header, c: &Choice<'_>) -> Result<(Plan, Tas
             max_categories: c.max_categories,
             image: image.map(|_| c.image_shape.unwrap_or(((32, 32), 3))),
             onehot_estimate,
+            numeric_labels,
         },
         task,
         why,
