@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 mod hostile;
 mod own_data;
+mod terminal;
 
 #[cfg(feature = "mpi")]
 mod distributed;

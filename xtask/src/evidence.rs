@@ -97,7 +97,7 @@ fn ablation(dir: &Path, experiment: &str) -> anyhow::Result<String> {
     );
     let run = dir.join(format!("ablation-{experiment}"));
     let mut s = format!("### {experiment}\n\n");
-    let path = run.join("summary.json");
+    let path = l2m_run::Layout::new(&run).summary();
     if !path.is_file() {
         let state = if run.is_dir() {
             "In progress (the table comes once every run has finished)"
@@ -108,7 +108,7 @@ fn ablation(dir: &Path, experiment: &str) -> anyhow::Result<String> {
         return Ok(s);
     }
     let summary: Summary = read_json(&path)?;
-    let lower = summary.direction == "lower-is-better";
+    let lower = summary.direction == l2m_core::convergence::Direction::LowerIsBetter;
     let done = if summary.epochs_done < summary.epochs {
         format!(
             " **In progress: {} of {} epochs**; the figures cover the epochs every run has finished.",
@@ -289,11 +289,25 @@ mod tests {
         let evidence = dir.path().join("evidence");
         let run = evidence.join("ablation-wine-quality");
         std::fs::create_dir_all(&run).expect("mkdir");
+        use crate::results::tests::{stat, test_strategy, test_summary};
+        let summary = test_summary(
+            "wine-quality",
+            300,
+            Some(1.5),
+            vec![
+                test_strategy("learn2mix", stat(1.2, 0.9), None, None, Some(100)),
+                test_strategy(
+                    "classical",
+                    stat(1.5, 0.9),
+                    Some(stat(0.3, 0.1)),
+                    Some(stat(2.0, 0.2)),
+                    Some(300),
+                ),
+            ],
+        );
         std::fs::write(
             run.join("summary.json"),
-            r#"{"experiment":"wine-quality","metric":"MSE","direction":"lower-is-better","epochs":300,"epochs_done":300,"seeds":[0,1],"reference":"learn2mix","target":1.5,
-               "strategies":[{"strategy":"learn2mix","final_test":{"n":2,"mean":1.2,"std":0.1,"ci95":0.9},"final_minus_reference":null,"epochs_to_target":100},
-                             {"strategy":"classical","final_test":{"n":2,"mean":1.5,"std":0.1,"ci95":0.9},"final_minus_reference":{"n":2,"mean":0.3,"std":0.01,"ci95":0.1},"final_worst_class":{"n":2,"mean":2.0,"std":0.1,"ci95":0.2},"epochs_to_target":300}]}"#,
+            serde_json::to_string(&summary).expect("json"),
         )
         .expect("summary");
         let said = write(dir.path(), &out, &evidence).expect("write");

@@ -29,42 +29,9 @@ const PAPER: [(&str, &str); 6] = [
 ];
 
 /// A summary over seeds, as `summary.json` holds it.
-#[derive(Deserialize, Clone, Copy)]
-pub(crate) struct Stat {
-    pub mean: f64,
-    pub ci95: f64,
-    pub n: usize,
-}
-
-/// One strategy of `summary.json`: the fields this page reads.
-#[derive(Deserialize)]
-pub(crate) struct StrategySummary {
-    pub strategy: String,
-    pub final_test: Stat,
-    pub final_minus_reference: Option<Stat>,
-    #[serde(default)]
-    pub final_worst_class: Option<Stat>,
-    pub epochs_to_target: Option<usize>,
-    #[serde(default)]
-    pub seconds_to_target: Option<Stat>,
-}
-
-/// `summary.json` of a run directory: the fields this page reads.
-#[derive(Deserialize)]
-pub(crate) struct Summary {
-    pub experiment: String,
-    pub metric: String,
-    #[serde(default)]
-    pub direction: String,
-    pub epochs: usize,
-    #[serde(default)]
-    pub epochs_done: usize,
-    pub seeds: Vec<u64>,
-    pub reference: String,
-    #[serde(default)]
-    pub target: Option<f64>,
-    pub strategies: Vec<StrategySummary>,
-}
+pub(crate) use l2m_core::convergence::Summary as Stat;
+/// `summary.json` of a run directory, in the schema the engine writes (`l2m-run`).
+pub(crate) use l2m_run::Comparison as Summary;
 
 #[derive(Deserialize)]
 struct Record {
@@ -223,12 +190,14 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
 }
 
 fn read_run(dir: &Path) -> anyhow::Result<Run> {
-    let path = dir.join("summary.json");
+    let layout = l2m_run::Layout::new(dir);
+    let path = layout.summary();
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let summary: Summary =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let report_path = dir.join("report.md");
+    l2m_run::check_schema(&summary).with_context(|| path.display().to_string())?;
+    let report_path = layout.report();
     let report = std::fs::read_to_string(&report_path).with_context(|| {
         format!(
             "reading {} (write it with `l2m report {}`)",
@@ -239,7 +208,7 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
     let mut compute_seconds = 0.0;
     for seed in &summary.seeds {
         for s in &summary.strategies {
-            let records = dir.join(format!("seed-{seed}/{}/records.jsonl", s.strategy));
+            let records = layout.run(*seed, &s.strategy).records_jsonl();
             let text = std::fs::read_to_string(&records)
                 .with_context(|| format!("reading {}", records.display()))?;
             let mut epochs = 0;
@@ -265,7 +234,7 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
     let mut notes: Vec<String> = Vec::new();
     for seed in &summary.seeds {
         for s in &summary.strategies {
-            let path = dir.join(format!("seed-{seed}/{}/run.json", s.strategy));
+            let path = layout.run(*seed, &s.strategy).info();
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
@@ -285,7 +254,7 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
             }
         }
     }
-    let config_path = dir.join("config.json");
+    let config_path = layout.config();
     let config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&config_path)
             .with_context(|| format!("reading {}", config_path.display()))?,
@@ -626,12 +595,78 @@ fn section(r: &Run) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A finished two-seed run directory with two strategies, as `l2m reproduce` leaves it.
     fn fake_run(dir: &Path, epochs: usize) {
         fake_run_of(dir, epochs, "wine-quality", None, "classical");
+    }
+
+    /// A summary over two seeds.
+    pub(crate) fn stat(mean: f64, ci95: f64) -> Stat {
+        Stat {
+            n: 2,
+            mean,
+            std: 0.1,
+            ci95,
+        }
+    }
+
+    /// One strategy of a summary, with the figures the pages read.
+    pub(crate) fn test_strategy(
+        name: &str,
+        final_test: Stat,
+        minus: Option<Stat>,
+        worst: Option<Stat>,
+        epochs_to_target: Option<usize>,
+    ) -> l2m_run::StrategySummary {
+        l2m_run::StrategySummary {
+            strategy: name.to_string(),
+            final_test,
+            final_minus_reference: minus,
+            final_worst_class: worst,
+            final_balanced_accuracy: None,
+            final_macro_f1: None,
+            test_at: Vec::new(),
+            final_test_per_class: Vec::new(),
+            best_test: final_test,
+            epochs_to_target,
+            epochs_to_target_per_seed: Vec::new(),
+            seconds_to_target: None,
+            final_coverage: Vec::new(),
+            coverage_alarms: 0,
+            seeds: vec![0, 1],
+            final_alpha: Vec::new(),
+            final_loss_weights: None,
+            train_seconds_per_epoch: 0.0,
+            mean_test_curve: Vec::new(),
+            test_curve_ci95: Vec::new(),
+            mean_alpha_curve: Vec::new(),
+        }
+    }
+
+    /// A two-seed summary of `experiment` (MSE, lower is better, against learn2mix).
+    pub(crate) fn test_summary(
+        experiment: &str,
+        epochs: usize,
+        target: Option<f64>,
+        strategies: Vec<l2m_run::StrategySummary>,
+    ) -> Summary {
+        Summary {
+            schema: l2m_run::SUMMARY_SCHEMA,
+            experiment: experiment.to_string(),
+            metric: "MSE".into(),
+            direction: l2m_core::convergence::Direction::LowerIsBetter,
+            epochs,
+            epochs_done: epochs,
+            seeds: vec![0, 1],
+            class_names: Vec::new(),
+            train_class_sizes: Vec::new(),
+            reference: "learn2mix".into(),
+            target,
+            strategies,
+        }
     }
 
     fn fake_run_of(
@@ -646,18 +681,20 @@ mod tests {
             None => serde_json::json!({ "name": experiment }),
         };
         std::fs::write(dir.join("config.json"), config.to_string()).expect("config");
-        let summary = serde_json::json!({
-            "experiment": experiment, "metric": "MSE", "direction": "lower-is-better",
-            "epochs": 3, "seeds": [0, 1], "reference": "learn2mix",
-            "strategies": [
-                {"strategy": "learn2mix", "final_test": {"n": 2, "mean": 1.5, "std": 0.1, "ci95": 0.9},
-                 "final_minus_reference": null, "epochs_to_target": 2},
-                {"strategy": other, "final_test": {"n": 2, "mean": 1.75, "std": 0.1, "ci95": 0.9},
-                 "final_minus_reference": {"n": 2, "mean": 0.25, "std": 0.01, "ci95": 0.125},
-                 "epochs_to_target": null}
-            ]
-        });
-        std::fs::write(dir.join("summary.json"), summary.to_string()).expect("summary");
+        let summary = test_summary(
+            experiment,
+            3,
+            None,
+            vec![
+                test_strategy("learn2mix", stat(1.5, 0.9), None, None, Some(2)),
+                test_strategy(other, stat(1.75, 0.9), Some(stat(0.25, 0.125)), None, None),
+            ],
+        );
+        std::fs::write(
+            dir.join("summary.json"),
+            serde_json::to_string(&summary).expect("json"),
+        )
+        .expect("summary");
         std::fs::write(
             dir.join("report.md"),
             format!("# {experiment}: learn2mix and the alternatives\n\n## Plots\n\n![m](test_metric.png)\n"),
@@ -668,10 +705,10 @@ mod tests {
         }
         for seed in 0..2 {
             for s in ["learn2mix", other] {
-                let d = dir.join(format!("seed-{seed}/{s}"));
-                std::fs::create_dir_all(&d).expect("dir");
+                let files = l2m_run::Layout::new(dir).run(seed, s);
+                std::fs::create_dir_all(files.dir()).expect("dir");
                 let line = r#"{"train_seconds": 1.5, "eval_seconds": 0.5}"#;
-                std::fs::write(d.join("records.jsonl"), vec![line; epochs].join("\n"))
+                std::fs::write(files.records_jsonl(), vec![line; epochs].join("\n"))
                     .expect("records");
             }
         }

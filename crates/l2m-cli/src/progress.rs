@@ -11,14 +11,22 @@ use l2m_engine::{EpochRecord, ExperimentConfig, LoadedData, Observer};
 
 /// Writes the class counts of the training and test sets and the data notes.
 pub fn print_data(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()> {
-    let line = |d: &l2m_engine::ClassDataset| {
-        d.class_names()
-            .iter()
-            .zip(d.class_sizes())
-            .map(|(n, s)| format!("{} {s}", crate::table::label(n)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    print_counts(out, data)?;
+    print_notes(out, data)
+}
+
+/// The data notes, escaped.
+fn print_notes(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()> {
+    for n in &data.notes {
+        writeln!(out, "note: {}", terminal_safe_text(n))?;
+    }
+    Ok(())
+}
+
+/// The class counts of the training and test sets.
+fn print_counts(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()> {
+    let line =
+        |d: &l2m_engine::ClassDataset| crate::table::class_sizes(d.class_names(), &d.class_sizes());
     writeln!(
         out,
         "{}: {} samples: {}",
@@ -33,9 +41,6 @@ pub fn print_data(out: &mut impl Write, data: &LoadedData) -> std::io::Result<()
         data.test.len(),
         line(&data.test)
     )?;
-    for n in &data.notes {
-        writeln!(out, "note: {}", terminal_safe_text(n))?;
-    }
     Ok(())
 }
 
@@ -68,6 +73,8 @@ pub struct Bars {
     quiet: bool,
     metric: &'static str,
     stop: Arc<AtomicBool>,
+    /// Whether the data notes were printed (once per run, with the first seed's data).
+    notes_shown: bool,
 }
 
 impl Bars {
@@ -93,6 +100,7 @@ impl Bars {
             quiet,
             metric: cfg.task.metric_name(),
             stop,
+            notes_shown: false,
         }
     }
 
@@ -120,7 +128,10 @@ impl Observer for Bars {
     fn data_loaded(&mut self, seed: u64, data: &LoadedData) {
         let mut text = Vec::new();
         let _ = writeln!(text, "seed {seed}:");
-        let _ = print_data(&mut text, data);
+        let _ = print_counts(&mut text, data);
+        if !std::mem::replace(&mut self.notes_shown, true) {
+            let _ = print_notes(&mut text, data);
+        }
         self.println(String::from_utf8_lossy(&text).trim_end());
     }
 

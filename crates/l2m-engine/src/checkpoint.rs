@@ -21,6 +21,7 @@
 //! checkpoint in force, and resuming truncates the records to the committed epoch. Older
 //! tensor files are removed once the new `checkpoint.json` is in place.
 
+use l2m_run::RunFiles;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,10 +36,10 @@ use crate::record::write_json_with;
 use crate::{EngineError, Result};
 
 /// The name of the commit file.
-pub(crate) const STATE_FILE: &str = "checkpoint.json";
+pub(crate) const STATE_FILE: &str = l2m_run::CHECKPOINT_STATE;
 
 /// The previous commit, kept as a fallback.
-pub(crate) const PREVIOUS_FILE: &str = "checkpoint.prev.json";
+pub(crate) const PREVIOUS_FILE: &str = l2m_run::CHECKPOINT_PREVIOUS;
 
 /// The version of the checkpoint format this build writes: 3 adds the checksums. Formats 1
 /// (a batch policy's state and an importance generator beside it) and 2 are still read,
@@ -111,7 +112,7 @@ pub(crate) fn save(
     sync: bool,
     write_records: impl FnOnce(bool) -> Result<()>,
 ) -> Result<()> {
-    let name = format!("checkpoint-e{}.safetensors", state.epoch);
+    let name = RunFiles::checkpoint_tensors_name(state.epoch);
     let path = dir.join(&name);
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     {
@@ -163,8 +164,7 @@ pub(crate) fn save(
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let file = entry.file_name().to_string_lossy().into_owned();
-        if file.starts_with("checkpoint-e")
-            && file.ends_with(".safetensors")
+        if RunFiles::is_checkpoint_tensors(&file)
             && file != name
             && file != kept_previous
         {

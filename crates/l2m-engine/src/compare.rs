@@ -32,103 +32,12 @@ pub struct SilentObserver;
 
 impl Observer for SilentObserver {}
 
-/// One strategy's results across seeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StrategySummary {
-    /// Strategy name.
-    pub strategy: String,
-    /// Final test metric over seeds.
-    pub final_test: Summary,
-    /// Paired over seeds (same data and initial weights): this strategy's final test
-    /// metric minus the reference strategy's ([`reference_index`]). `None` for the
-    /// reference itself.
-    pub final_minus_reference: Option<Summary>,
-    /// The worst class's final test metric (lowest accuracy, highest MSE), over seeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_worst_class: Option<Summary>,
-    /// Classification: final balanced accuracy (mean recall over classes), over seeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_balanced_accuracy: Option<Summary>,
-    /// Classification: final macro-F1, over seeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_macro_f1: Option<Summary>,
-    /// The test metric at 25%, 50% and 100% of the epochs done: `(epoch, over seeds)`.
-    #[serde(default)]
-    pub test_at: Vec<(usize, Summary)>,
-    /// Final test metric per class, mean over seeds.
-    pub final_test_per_class: Vec<f64>,
-    /// Best test metric over the epochs, mean over seeds.
-    pub best_test: Summary,
-    /// Epoch at which the seed-mean test curve first reaches the common target.
-    pub epochs_to_target: Option<usize>,
-    /// Per seed, the epoch at which its own curve first reaches the common target
-    /// (`None` where it never does).
-    pub epochs_to_target_per_seed: Vec<Option<usize>>,
-    /// Training seconds (measured per epoch, evaluation excluded) until each seed's curve
-    /// first reaches the common target, over the seeds that reach it: the wall-clock view
-    /// of "epochs to target", fair to strategies whose epochs cost more.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seconds_to_target: Option<Summary>,
-    /// Coverage in the last epoch: the fraction of each class's training samples trained on
-    /// (distinct samples over class size), mean over seeds.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub final_coverage: Vec<f64>,
-    /// Coverage alarms over every epoch and seed (a class with data that got no sample, or
-    /// a proportion below one sample per batch).
-    #[serde(default)]
-    pub coverage_alarms: usize,
-    /// The seeds summarised, in the order of the per-seed entries.
-    #[serde(default)]
-    pub seeds: Vec<u64>,
-    /// Proportions after the last update, mean over seeds.
-    pub final_alpha: Vec<f64>,
-    /// Per-class loss weights after the last epoch, mean over seeds (Group DRO).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_loss_weights: Option<Vec<f64>>,
-    /// Mean wall-clock training seconds per epoch.
-    pub train_seconds_per_epoch: f64,
-    /// The seed-mean test curve, one value per epoch.
-    pub mean_test_curve: Vec<f64>,
-    /// The half-width of the 95% confidence interval of that mean, per epoch.
-    #[serde(default)]
-    pub test_curve_ci95: Vec<f64>,
-    /// The proportions batches were drawn with at each epoch, mean over seeds.
-    #[serde(default)]
-    pub mean_alpha_curve: Vec<Vec<f64>>,
-}
-
-/// The result of a comparison, as written to `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// Experiment name.
-    pub experiment: String,
-    /// Metric name (for example "MSE").
-    pub metric: String,
-    /// Whether lower or higher is better.
-    pub direction: Direction,
-    /// Epochs per run.
-    pub epochs: usize,
-    /// Epochs every run has completed (what the statistics cover).
-    #[serde(default)]
-    pub epochs_done: usize,
-    /// Seeds run.
-    pub seeds: Vec<u64>,
-    /// Class names.
-    pub class_names: Vec<String>,
-    /// Training samples per class (of the first seed).
-    pub train_class_sizes: Vec<usize>,
-    /// The strategy paired differences are taken against ([`reference_index`]).
-    pub reference: String,
-    /// The common target: the best seed-mean test value that every strategy reaches.
-    pub target: Option<f64>,
-    /// One entry per strategy, in configuration order.
-    pub strategies: Vec<StrategySummary>,
-}
+pub use l2m_run::{Comparison, StrategySummary};
 
 /// Refuses a run directory that holds another experiment's configuration, naming the
 /// first setting that differs.
 fn check_same_config(dir: &RunDir, cfg: &ExperimentConfig) -> Result<()> {
-    let path = dir.path().join("config.json");
+    let path = dir.layout().config();
     if !path.is_file() {
         return Ok(());
     }
@@ -231,12 +140,13 @@ fn run_ranked(
     cfg.validate()?;
     if let Some(dir) = dir {
         check_same_config(dir, cfg)?;
-        dir.write_json("config.json", cfg)?;
+        crate::record::write_json(&dir.layout().config(), cfg)?;
     }
+    let layout = l2m_run::Layout::new(root);
     let run_path = |strategy: &str, seed: u64| -> Result<std::path::PathBuf> {
         match dir {
             Some(d) => d.run_path(strategy, seed),
-            None => Ok(root.join(format!("seed-{seed}")).join(strategy)),
+            None => Ok(layout.run(seed, strategy).dir().to_path_buf()),
         }
     };
     let mut runs: Vec<Vec<(Vec<EpochRecord>, RunInfo)>> = vec![Vec::new(); cfg.strategies.len()];
@@ -262,24 +172,18 @@ fn run_ranked(
         let data = cfg.dataset.load(&cfg.data_dir, seed, cfg.limit)?;
         observer.data_loaded(seed, &data);
         let writes = dir.is_some();
-        if let (true, Some(vocab)) = (writes, &data.vocab) {
-            let seed_dir = root.join(format!("seed-{seed}"));
+        if writes && (data.vocab.is_some() || data.own.is_some()) {
+            let seed_dir = layout.seed(seed);
             std::fs::create_dir_all(&seed_dir).map_err(|source| crate::EngineError::Io {
                 path: seed_dir.clone(),
                 source,
             })?;
-            crate::write_atomic(&seed_dir.join("vocab.txt"), vocab.to_text().as_bytes())?;
+        }
+        if let (true, Some(vocab)) = (writes, &data.vocab) {
+            crate::write_atomic(&layout.vocab(seed), vocab.to_text().as_bytes())?;
         }
         if let (true, Some(own)) = (writes, &data.own) {
-            let seed_dir = root.join(format!("seed-{seed}"));
-            std::fs::create_dir_all(&seed_dir).map_err(|source| crate::EngineError::Io {
-                path: seed_dir.clone(),
-                source,
-            })?;
-            crate::record::write_json(
-                &seed_dir.join(crate::predict::PREPROCESSING_FILE),
-                &own.preprocessing,
-            )?;
+            crate::record::write_json(&layout.preprocessing(seed), &own.preprocessing)?;
         }
         for (s, strategy) in cfg.strategies.iter().enumerate() {
             let path = run_path(strategy.name(), seed)?;
@@ -306,7 +210,11 @@ fn run_ranked(
     }
     let comparison = summarize(cfg, &runs);
     if let Some(dir) = dir {
-        dir.write_json("summary.json", &comparison)?;
+        crate::record::write_json(&dir.layout().summary(), &comparison)?;
+        crate::write_atomic(
+            &dir.layout().per_class(),
+            crate::report::per_class_csv(&comparison)?.as_bytes(),
+        )?;
     }
     Ok(comparison)
 }
@@ -624,6 +532,7 @@ pub fn summarize_against(
         .collect();
     let first_info = runs.iter().flat_map(|s| s.first()).map(|(_, i)| i).next();
     Comparison {
+        schema: l2m_run::SUMMARY_SCHEMA,
         experiment: cfg.name.clone(),
         metric: metric.name(cfg.task),
         direction,

@@ -46,6 +46,9 @@ pub use l2m_models::{
     ResNet18Config, TransformerConfig, select_device,
 };
 
+/// The run directory's layout and the schema of its files: `l2m_run`.
+pub use l2m_run as layout;
+
 /// Strings from a user's files as they may be printed: `l2m_data::text`.
 pub use l2m_data::text;
 

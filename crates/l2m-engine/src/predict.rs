@@ -19,11 +19,11 @@ use crate::record::read_json;
 use crate::{EngineError, ExperimentConfig, Result, RunInfo, Task};
 
 /// The file a finished run keeps its trained parameters in.
-pub const MODEL_FILE: &str = "model.safetensors";
+pub const MODEL_FILE: &str = l2m_run::MODEL;
 /// The file a run keeps the predictions of its final evaluation in.
-pub const PREDICTIONS_FILE: &str = "predictions.csv";
+pub const PREDICTIONS_FILE: &str = l2m_run::PREDICTIONS;
 /// The file (under `seed-N/`) that keeps the preprocessing fitted on that seed's split.
-pub const PREPROCESSING_FILE: &str = "preprocessing.json";
+pub const PREPROCESSING_FILE: &str = l2m_run::PREPROCESSING;
 
 /// Model outputs for the samples `indices` of `data`, in evaluation mode: class
 /// probabilities (softmax of the logits) or the predicted value.
@@ -155,7 +155,8 @@ pub struct Predictions {
 /// Parquet file like the training data, or a folder of images), with exactly the
 /// preprocessing fitted in training.
 pub fn predict(run_dir: &Path, input: &Path, choose: &Choose) -> Result<Predictions> {
-    let cfg: ExperimentConfig = read_json(&run_dir.join("config.json"))?;
+    let layout = l2m_run::Layout::new(run_dir);
+    let cfg: ExperimentConfig = read_json(&layout.config())?;
     if cfg.dataset.own().is_none() {
         return Err(EngineError::Config(format!(
             "{} is a run of the preset {}; `l2m predict` applies models trained on your own data (l2m compare --data ...)",
@@ -189,17 +190,16 @@ pub fn predict(run_dir: &Path, input: &Path, choose: &Choose) -> Result<Predicti
         }
         None => cfg.seeds.first().copied().unwrap_or(0),
     };
-    let seed_dir = run_dir.join(format!("seed-{seed}"));
-    let dir = seed_dir.join(&strategy);
-    let model_file = dir.join(MODEL_FILE);
+    let files = layout.run(seed, &strategy);
+    let model_file = files.model();
     if !model_file.is_file() {
         return Err(EngineError::Config(format!(
             "{} is missing: the run of {strategy}, seed {seed} has not finished (resume it with the same command)",
             model_file.display()
         )));
     }
-    let prep: Preprocessing = read_json(&seed_dir.join(PREPROCESSING_FILE))?;
-    let info: RunInfo = read_json(&dir.join("run.json"))?;
+    let prep: Preprocessing = read_json(&layout.preprocessing(seed))?;
+    let info: RunInfo = read_json(&files.info())?;
     verify_model(&model_file, &info)?;
     let device = select_device(choose.device.unwrap_or(DeviceKind::Cpu))?;
     let model = load_model(&info.model, &model_file, seed, &device)?;

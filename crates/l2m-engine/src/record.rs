@@ -7,57 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EngineError, Result};
 
-/// One epoch of one strategy and seed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch, 1-based.
-    pub epoch: usize,
-    /// Strategy name.
-    pub strategy: String,
-    /// Seed.
-    pub seed: u64,
-    /// Mean per-sample training loss over the epoch's batches.
-    pub train_loss: f64,
-    /// The same, per class (0 for a class that contributed no sample).
-    pub train_loss_per_class: Vec<f64>,
-    /// Training samples drawn from each class during the epoch.
-    pub train_samples_per_class: Vec<u64>,
-    /// Mean per-sample test loss (the test set is balanced as given).
-    pub test_loss: f64,
-    /// Mean test loss per class.
-    pub test_loss_per_class: Vec<f64>,
-    /// The task's test metric (accuracy for classification, MSE otherwise).
-    pub test_metric: f64,
-    /// The test metric per class.
-    pub test_metric_per_class: Vec<f64>,
-    /// The worst class's test metric (lowest accuracy, highest MSE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_worst_class: Option<f64>,
-    /// Classification: the mean recall over classes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_balanced_accuracy: Option<f64>,
-    /// Classification: the mean F1 over classes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_macro_f1: Option<f64>,
-    /// Class proportions the epoch's batches were drawn with.
-    pub alpha: Vec<f64>,
-    /// Distinct training samples of each class trained on during the epoch (beside
-    /// `train_samples_per_class`, the samples drawn: the difference are repeats).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub train_distinct_per_class: Vec<u64>,
-    /// What went unobserved: a class with data that got no sample, or a proportion below
-    /// one sample per batch.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub coverage_alarms: Vec<String>,
-    /// Per-class loss weights at the epoch's start, for strategies that weight losses
-    /// (Group DRO's `q`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss_weights: Option<Vec<f64>>,
-    /// Wall-clock seconds spent training (batches, forward, backward, optimiser).
-    pub train_seconds: f64,
-    /// Wall-clock seconds spent on the test evaluation.
-    pub eval_seconds: f64,
-}
+pub use l2m_run::EpochRecord;
 
 /// Facts about one strategy-seed run, written beside its records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,49 +56,17 @@ pub struct RunInfo {
 /// The marker file of every run directory `l2m` creates; the process using the directory
 /// holds an OS lock on it (released by the kernel when the process ends, however it ends)
 /// and writes its PID into it.
-pub const RUN_MARKER: &str = ".l2m-run";
+pub const RUN_MARKER: &str = l2m_run::MARKER;
 
-/// Where a run writes: `<root>/seed-<s>/<strategy>/{records.jsonl,records.csv,run.json}`
-/// plus `<root>/config.json` and `<root>/summary.json`.
-///
-/// A `RunDir` holds the directory's lock for as long as it (or a clone) lives.
+/// A run directory this process writes: its [`Layout`] (where every file lives) and the
+/// directory's lock, held for as long as the `RunDir` (or a clone) lives.
 #[derive(Debug, Clone)]
 pub struct RunDir {
-    root: PathBuf,
+    layout: Layout,
     _lock: Arc<std::fs::File>,
 }
 
-/// The names a run writes at the root of its directory.
-fn written_at_root(name: &str) -> bool {
-    matches!(
-        name,
-        "config.json" | "summary.json" | "report.md" | "per_class.csv" | RUN_MARKER
-    ) || name.starts_with("seed-")
-        || name.ends_with(".png")
-        || name.ends_with(".svg")
-        || is_temporary(name)
-}
-
-/// A temporary file of an atomic write (`.NAME.tmp`).
-fn is_temporary(name: &str) -> bool {
-    name.starts_with('.') && name.ends_with(".tmp")
-}
-
-/// The names a run writes in one strategy's folder (`seed-N/<strategy>/`).
-fn written_in_run(name: &str) -> bool {
-    matches!(
-        name,
-        "records.jsonl"
-            | "records.csv"
-            | "run.json"
-            | "model.safetensors"
-            | "model.json"
-            | "predictions.csv"
-            | crate::checkpoint::STATE_FILE
-            | crate::checkpoint::PREVIOUS_FILE
-    ) || (name.starts_with("checkpoint-e") && name.ends_with(".safetensors"))
-        || is_temporary(name)
-}
+use l2m_run::{Layout, written_at_root, written_in_run, written_in_seed};
 
 /// Where [`remove_ours`] is in a run directory.
 #[derive(Clone, Copy, PartialEq)]
@@ -173,7 +91,7 @@ fn remove_ours(dir: &Path, level: Level, kept: &mut Vec<PathBuf>) -> Result<()> 
             .map_err(io_at(&path))?
             .file_type();
         let sub = match level {
-            Level::Root if name.starts_with("seed-") => Some(Level::Seed),
+            Level::Root if Layout::seed_of(&name).is_some() => Some(Level::Seed),
             Level::Seed => Some(Level::Run),
             _ => None,
         };
@@ -193,7 +111,7 @@ fn remove_ours(dir: &Path, level: Level, kept: &mut Vec<PathBuf>) -> Result<()> 
         let ours = kind.is_file()
             && match level {
                 Level::Root => written_at_root(&name) && name != RUN_MARKER,
-                Level::Seed => name == crate::predict::PREPROCESSING_FILE || is_temporary(&name),
+                Level::Seed => written_in_seed(&name),
                 Level::Run => written_in_run(&name),
             };
         if ours {
@@ -275,7 +193,7 @@ impl RunDir {
         std::fs::create_dir_all(&root).map_err(io_at(&root))?;
         let lock = lock_marker(&root)?;
         Ok(Self {
-            root,
+            layout: Layout::new(root),
             _lock: Arc::new(lock),
         })
     }
@@ -293,7 +211,7 @@ impl RunDir {
         let mut has_config = false;
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            has_config |= name == "config.json";
+            has_config |= name == l2m_run::CONFIG;
             if !written_at_root(&name) {
                 return false;
             }
@@ -331,22 +249,22 @@ impl RunDir {
 
     /// The root path.
     pub fn path(&self) -> &Path {
-        &self.root
+        self.layout.root()
+    }
+
+    /// Where every file of the directory lives.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The directory of one strategy and seed, created if missing.
     pub fn run_path(&self, strategy: &str, seed: u64) -> Result<PathBuf> {
-        let p = self.root.join(format!("seed-{seed}")).join(strategy);
+        let p = self.layout.run(seed, strategy).dir().to_path_buf();
         std::fs::create_dir_all(&p).map_err(|source| EngineError::Io {
             path: p.clone(),
             source,
         })?;
         Ok(p)
-    }
-
-    /// Writes a JSON document atomically under the root.
-    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        write_json(&self.root.join(name), value)
     }
 }
 
@@ -401,7 +319,8 @@ pub(crate) fn write_records(
     class_names: &[String],
     sync: bool,
 ) -> Result<()> {
-    let jsonl_path = dir.join("records.jsonl");
+    let files = l2m_run::RunFiles::new(dir);
+    let jsonl_path = files.records_jsonl();
     let mut jsonl = Vec::new();
     for r in records {
         serde_json::to_writer(&mut jsonl, r).map_err(|source| EngineError::Json {
@@ -412,7 +331,7 @@ pub(crate) fn write_records(
     }
     crate::atomic::write_atomic_with(&jsonl_path, &jsonl, sync)?;
 
-    let csv_path = dir.join("records.csv");
+    let csv_path = files.records_csv();
     let csv_err = |source| EngineError::Csv {
         path: csv_path.clone(),
         source,

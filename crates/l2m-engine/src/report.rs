@@ -37,7 +37,8 @@ pub fn load_run_by(dir: &Path, metric: Metric) -> Result<(ExperimentConfig, Comp
 /// The configuration of a run directory and the records of every strategy-seed run it
 /// holds (per strategy in configuration order, the seeds that have records).
 pub fn load_seed_runs(dir: &Path) -> Result<(ExperimentConfig, Vec<Vec<SeedRun>>)> {
-    let cfg_path = dir.join("config.json");
+    let layout = l2m_run::Layout::new(dir);
+    let cfg_path = layout.config();
     let bytes = std::fs::read(&cfg_path).map_err(|source| EngineError::Io {
         path: cfg_path.clone(),
         source,
@@ -51,8 +52,8 @@ pub fn load_seed_runs(dir: &Path) -> Result<(ExperimentConfig, Vec<Vec<SeedRun>>
     for spec in &cfg.strategies {
         let mut seeds = Vec::new();
         for &seed in &cfg.seeds {
-            let run = dir.join(format!("seed-{seed}")).join(spec.name());
-            let (records, info) = (run.join("records.jsonl"), run.join("run.json"));
+            let run = layout.run(seed, spec.name());
+            let (records, info) = (run.records_jsonl(), run.info());
             if records.is_file() && info.is_file() {
                 let info: crate::RunInfo = read_json(&info)?;
                 seeds.push((read_records(&records)?, info));
@@ -294,6 +295,48 @@ pub fn markdown(cfg: &ExperimentConfig, c: &Comparison) -> String {
     s
 }
 
+/// `per_class.csv` of a comparison: one row per class (its name and training samples),
+/// and per strategy its final test metric (mean over seeds) and final proportion. The
+/// terminal shows at most a dozen classes; this file has them all.
+pub fn per_class_csv(c: &Comparison) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["class".to_string(), "train_samples".to_string()];
+    for x in &c.strategies {
+        header.push(format!("{} final test {}", x.strategy, c.metric));
+    }
+    for x in &c.strategies {
+        header.push(format!("{} final alpha", x.strategy));
+    }
+    let err = |source| EngineError::Csv {
+        path: std::path::PathBuf::from(l2m_run::PER_CLASS),
+        source,
+    };
+    w.write_record(&header).map_err(err)?;
+    for (i, name) in c.class_names.iter().enumerate() {
+        let mut row = vec![
+            name.clone(),
+            c.train_class_sizes
+                .get(i)
+                .map_or(String::new(), usize::to_string),
+        ];
+        for x in &c.strategies {
+            row.push(
+                x.final_test_per_class
+                    .get(i)
+                    .map_or(String::new(), f64::to_string),
+            );
+        }
+        for x in &c.strategies {
+            row.push(x.final_alpha.get(i).map_or(String::new(), f64::to_string));
+        }
+        w.write_record(&row).map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| EngineError::Config(format!("per_class.csv: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Writes the plots and `report.md` into `dir` (atomically) and returns the report's text.
 pub fn write_report(dir: &Path) -> Result<String> {
     write_report_by(dir, Metric::Task)
@@ -331,6 +374,6 @@ pub fn write_report_by(dir: &Path, metric: Metric) -> Result<String> {
             );
         }
     }
-    write_atomic(&dir.join("report.md"), text.as_bytes())?;
+    write_atomic(&l2m_run::Layout::new(dir).report(), text.as_bytes())?;
     Ok(text)
 }

@@ -134,7 +134,10 @@ pub fn export_run(run_dir: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (spec, seeds) in cfg.strategies.iter().zip(&runs) {
         for (records, info) in seeds {
-            let dir = out.join(spec.name()).join(format!("seed-{}", info.seed));
+            // One event folder per strategy and seed: `<strategy>/seed-<s>` under `out`,
+            // named like a run directory's seed folders.
+            let seed_name = l2m_run::Layout::new("").seed(info.seed);
+            let dir = out.join(spec.name()).join(seed_name);
             std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
                 path: dir.clone(),
                 source,

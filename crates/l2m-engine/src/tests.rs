@@ -130,7 +130,7 @@ fn run_directory_holds_config_records_and_summary() {
     assert_eq!(config, cfg);
     for seed in [1, 2] {
         for s in ["learn2mix", "classical"] {
-            let d = root.join(format!("seed-{seed}")).join(s);
+            let d = l2m_run::Layout::new(root).run(seed, s).dir().to_path_buf();
             let jsonl = std::fs::read_to_string(d.join("records.jsonl")).expect("jsonl");
             assert_eq!(jsonl.lines().count(), 2);
             let csv = std::fs::read_to_string(d.join("records.csv")).expect("csv");
@@ -376,9 +376,9 @@ fn report_has_the_paper_tables_and_a_verdict() {
         .seeds
         .iter()
         .map(|seed| {
-            let p = run_dir
-                .path()
-                .join(format!("seed-{seed}/learn2mix/records.jsonl"));
+            let p = l2m_run::Layout::new(run_dir.path())
+                .run(seed, "learn2mix")
+                .records_jsonl();
             record::read_records(&p).expect("records")[7].test_metric
         })
         .collect();
@@ -994,9 +994,9 @@ fn seconds_to_target_add_up_the_recorded_training_time() {
         let mut want = Vec::new();
         for (seed, e) in s.seeds.iter().zip(&s.epochs_to_target_per_seed) {
             if let Some(e) = e {
-                let p = dir
-                    .path()
-                    .join(format!("run/seed-{seed}/{}/records.jsonl", s.strategy));
+                let p = l2m_run::Layout::new(dir.path().join("run"))
+                    .run(seed, &s.strategy)
+                    .records_jsonl();
                 let recs = record::read_records(&p).expect("records");
                 want.push(recs[..*e].iter().map(|r| r.train_seconds).sum::<f64>());
             }
@@ -1102,10 +1102,7 @@ fn a_sweep_pairs_every_point_with_the_reference_resumes_and_grows() {
     // Each point is the plain learn2mix run with that gamma, and the paired difference
     // is the mean over seeds of the point's final metric minus the reference's.
     let last = |dir: &Path, name: &str, seed: u64| {
-        let p = dir
-            .join(format!("seed-{seed}"))
-            .join(name)
-            .join("records.jsonl");
+        let p = l2m_run::Layout::new(dir).run(seed, name).records_jsonl();
         record::read_records(&p).expect("records")[3].test_metric
     };
     let mut plain = base.clone();

@@ -13,6 +13,8 @@ use l2m_models::{
     seeded_var_builder, select_device,
 };
 
+use l2m_run::RunFiles;
+
 use crate::checkpoint::{self, CheckpointState};
 use crate::collective::{Collective, Solo, local_part};
 use crate::compare::Observer;
@@ -356,14 +358,14 @@ pub fn finished_run(dir: &Path, epochs: usize) -> Result<Option<TrainOutcome>> {
         return Ok(None);
     }
     let records = committed_records(dir, state.epoch)?;
-    let info: RunInfo = read_json(&dir.join("run.json"))?;
+    let info: RunInfo = read_json(&RunFiles::new(dir).info())?;
     Ok(Some(TrainOutcome { records, info }))
 }
 
 /// The records of `dir` up to the committed epoch (a crash between writing the records
 /// and committing the checkpoint can leave one more).
 fn committed_records(dir: &Path, epoch: usize) -> Result<Vec<EpochRecord>> {
-    let path = dir.join("records.jsonl");
+    let path = RunFiles::new(dir).records_jsonl();
     let mut records = read_records(&path)?;
     if records.len() < epoch {
         return Err(EngineError::Checkpoint(format!(
@@ -573,17 +575,16 @@ pub fn train_data_parallel(
         }
         let train_estimate = for_record.estimate();
         let train_seconds = started.elapsed().as_secs_f64();
-        let coverage_alarms =
-            coverage_alarms(&train_set, &train_estimate.counts, &alpha, cfg.batch_size);
+        let coverage_alarms = if strategy.data_proportions() {
+            Vec::new()
+        } else {
+            coverage_alarms(&train_set, &train_estimate.counts, &alpha, cfg.batch_size)
+        };
         if !coverage_alarms.is_empty() {
             alarm_epochs += 1;
             alarm_total += coverage_alarms.len();
             for a in &coverage_alarms {
-                if alarm_epochs == 1 {
-                    tracing::warn!(strategy = name, seed, epoch, "coverage: {a}");
-                } else {
-                    tracing::debug!(strategy = name, seed, epoch, "coverage: {a}");
-                }
+                tracing::debug!(strategy = name, seed, epoch, "coverage: {a}");
             }
         }
 
@@ -672,7 +673,7 @@ pub fn train_data_parallel(
             let sync = last || last_sync.elapsed().as_secs() >= 30 || observer.should_stop();
             checkpoint::save(dir, &t.varmap, &t.opt, state, sync, |sync| {
                 write_records(dir, &records, train.class_names(), sync)?;
-                write_json_with(&dir.join("run.json"), &info, sync)
+                write_json_with(&RunFiles::new(dir).info(), &info, sync)
             })?;
             if sync {
                 last_sync = Instant::now();
@@ -687,11 +688,11 @@ pub fn train_data_parallel(
         }
     }
     observer.run_finished(name, seed);
-    if alarm_epochs > 1 {
+    if alarm_epochs > 0 {
+        // One line per run; every alarm is in the records and the report.
         tracing::warn!(
-            strategy = name,
-            seed,
-            "coverage: {alarm_total} alarms in {alarm_epochs} epochs of this run (each is in its records and the report)"
+            "coverage: {name}, seed {seed}: {alarm_total} alarm(s) in {alarm_epochs} of {} epochs (a class with no sample, or a proportion below one sample per batch; see records.jsonl and report.md)",
+            cfg.epochs
         );
     }
     Ok(TrainOutcome { records, info })
@@ -699,6 +700,7 @@ pub fn train_data_parallel(
 
 /// What went unobserved in an epoch: a class with training data that got no sample, and a
 /// class whose proportion was below one sample per batch.
+/// (Not asked of strategies that draw the training set's own proportions.)
 fn coverage_alarms(
     train: &ClassDataset,
     drawn: &[u64],

@@ -471,16 +471,53 @@ fn read_table(
     needs_label: bool,
 ) -> Result<(table::Plan, TaskKind, String, table::Raw)> {
     let (plan, task, why) = table::plan(&f.display, h, &choice(spec, h))?;
+    let read = |sink: &mut table::Sink<'_>| -> Result<()> {
+        match f.kind {
+            SourceKind::Csv => {
+                let mut first = 0;
+                for file in files {
+                    first = table::read_csv(file, sink, first)?;
+                }
+            }
+            _ => parquet_source::read(files, sink)?,
+        }
+        Ok(())
+    };
     let mut sink = table::Sink::new(&plan, &files[0], dicts, h.rows_estimate);
     sink.needs_label = needs_label;
-    match f.kind {
-        SourceKind::Csv => {
-            let mut first = 0;
-            for file in files {
-                first = table::read_csv(file, &mut sink, first)?;
-            }
+    if let Err(e) = read(&mut sink) {
+        if !sink.overflowed {
+            return Err(e);
         }
-        _ => parquet_source::read(files, &mut sink)?,
+        // A column with too many categories: read again, collecting every such column,
+        // so that one error names them all.
+        let mut again = table::Sink::new(&plan, &files[0], dicts, 0);
+        again.needs_label = needs_label;
+        again.collect_overflow = true;
+        read(&mut again)?;
+        if again.overflow.is_empty() {
+            return Err(e);
+        }
+        let columns: Vec<String> = again
+            .overflow
+            .iter()
+            .map(|&(c, row)| format!("{:?} (from row {row})", plan.names[c]))
+            .collect();
+        return Err(crate::load::format_err(
+            &f.display,
+            format!(
+                "{} {}: more than {} distinct values: too many to one-hot encode (identifiers or \
+                 free text?); leave {} out with --features, or read a text column with --text",
+                if columns.len() == 1 {
+                    "column"
+                } else {
+                    "columns"
+                },
+                columns.join(", "),
+                plan.max_categories,
+                if columns.len() == 1 { "it" } else { "them" }
+            ),
+        ));
     }
     let raw = sink.raw;
     Ok((plan, task, why, raw))

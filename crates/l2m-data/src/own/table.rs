@@ -235,6 +235,12 @@ pub(crate) struct Sink<'p> {
     pending_cats: Vec<u32>,
     pending_label: Option<u32>,
     pending_target: Option<f32>,
+    /// Set when a categorical column had more values than one-hot encoding takes.
+    pub overflowed: bool,
+    /// When set, such columns are collected (`overflow`: file column and first row
+    /// past the limit) and reading goes on, so that one error can name them all.
+    pub collect_overflow: bool,
+    pub overflow: Vec<(usize, u64)>,
 }
 
 impl<'p> Sink<'p> {
@@ -272,6 +278,9 @@ impl<'p> Sink<'p> {
             pending_cats: vec![MISSING; plan.categorical],
             pending_label: None,
             pending_target: None,
+            overflowed: false,
+            collect_overflow: false,
+            overflow: Vec::new(),
         }
     }
 
@@ -515,18 +524,28 @@ impl<'p> Sink<'p> {
 
     fn category(&mut self, row: u64, col: usize, i: usize, s: &str) -> Result<u32> {
         let max = self.plan.max_categories;
+        if self.collect_overflow && self.overflow.iter().any(|o| o.0 == col) {
+            return Ok(MISSING);
+        }
         let code = self.raw.category_dicts[i].code(s);
         match code {
             Some(c) if (c as usize) < max => Ok(c),
-            Some(_) => Err(self.err(
-                row,
-                col,
-                format!(
-                    "more than {max} distinct values: too many to one-hot encode (an identifier \
-                     or free text?); leave the column out with --features, or read it as text \
-                     with --text"
-                ),
-            )),
+            Some(_) => {
+                self.overflowed = true;
+                if self.collect_overflow {
+                    self.overflow.push((col, row));
+                    return Ok(MISSING);
+                }
+                Err(self.err(
+                    row,
+                    col,
+                    format!(
+                        "more than {max} distinct values: too many to one-hot encode (an identifier \
+                         or free text?); leave the column out with --features, or read it as text \
+                         with --text"
+                    ),
+                ))
+            }
             None => Err(self.err(
                 row,
                 col,
@@ -751,7 +770,9 @@ pub(crate) fn read_csv(path: &Path, sink: &mut Sink<'_>, first_row: u64) -> Resu
     );
     let before = sink.raw.clone_shape();
     let dicts = (sink.raw.category_dicts.clone(), sink.raw.label_dict.clone());
-    if let Ok(Some(row)) = read_csv_blocks(path, sink, first_row) {
+    if !sink.collect_overflow
+        && let Ok(Some(row)) = read_csv_blocks(path, sink, first_row)
+    {
         return Ok(row);
     }
     // Undo what the block reader added, then read record by record.

@@ -251,7 +251,7 @@ fn too_many_categories_and_bad_options_are_named() {
         .expect_err("cardinality")
         .to_string();
     assert!(
-        e.contains("column \"id\": more than 100 distinct values"),
+        e.contains("column \"id\" (from row 101): more than 100 distinct values"),
         "{e}"
     );
     let e = load(

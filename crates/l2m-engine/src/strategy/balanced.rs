@@ -33,6 +33,7 @@ impl StrategyOptions for BalancedOptions {
         Ok(Box::new(Fixed {
             name: "balanced",
             batches: fixed_batches(mixer, setup)?,
+            data_proportions: false,
         }))
     }
 }

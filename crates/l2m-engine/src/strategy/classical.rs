@@ -39,5 +39,9 @@ pub(crate) fn shuffled(
 pub(crate) struct Classical(pub ShuffledBatches);
 
 impl Strategy for Classical {
+    fn data_proportions(&self) -> bool {
+        true
+    }
+
     shuffled_batch_source!(0, "classical");
 }

@@ -43,6 +43,10 @@ struct Focal {
 }
 
 impl Strategy for Focal {
+    fn data_proportions(&self) -> bool {
+        true
+    }
+
     shuffled_batch_source!(batches, "focal");
 
     fn per_sample_loss(&self, _task: Task, output: &Tensor, target: &Tensor) -> Result<Tensor> {

@@ -101,6 +101,10 @@ impl GroupDro {
 }
 
 impl Strategy for GroupDro {
+    fn data_proportions(&self) -> bool {
+        true
+    }
+
     fn data_parallel(&self) -> bool {
         false
     }

@@ -511,6 +511,13 @@ pub trait Strategy {
     /// batches).
     fn alpha(&self) -> &Mixture;
 
+    /// Whether batches are drawn with the training set's own class proportions (shuffled
+    /// or stratified batches): a class too rare to appear in every batch is then the
+    /// data, not the strategy's doing, and raises no coverage alarm (default: no).
+    fn data_proportions(&self) -> bool {
+        false
+    }
+
     /// Per-class loss weights, for strategies that weight losses (Group DRO).
     fn loss_weights(&self) -> Option<Vec<f64>> {
         None

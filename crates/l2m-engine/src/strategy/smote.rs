@@ -44,6 +44,10 @@ struct Smote {
 }
 
 impl Strategy for Smote {
+    fn data_proportions(&self) -> bool {
+        true
+    }
+
     shuffled_batch_source!(batches, "smote");
 
     fn train_set(&self) -> Option<&ClassDataset> {

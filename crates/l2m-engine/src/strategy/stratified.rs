@@ -29,6 +29,7 @@ impl StrategyOptions for StratifiedOptions {
         Ok(Box::new(Fixed {
             name: "stratified",
             batches: fixed_batches(mixer, setup)?,
+            data_proportions: true,
         }))
     }
 }
@@ -45,9 +46,15 @@ pub(crate) fn fixed_batches(mixer: Mixer, setup: &Setup<'_>) -> Result<MixedBatc
 pub(crate) struct Fixed {
     pub name: &'static str,
     pub batches: MixedBatches,
+    /// Whether the proportions are the training set's own (stratified).
+    pub data_proportions: bool,
 }
 
 impl Strategy for Fixed {
+    fn data_proportions(&self) -> bool {
+        self.data_proportions
+    }
+
     fn begin_epoch(&mut self) -> Result<()> {
         self.batches.begin_epoch()
     }
