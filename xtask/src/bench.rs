@@ -74,82 +74,96 @@ struct Options {
     ours: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options {
-        runs: 3,
-        warmup: 1,
-        scale: 1.0,
-        only: None,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        python: std::env::var("L2M_PYTHON").unwrap_or_else(|_| "python3".into()),
-        device: "cpu".into(),
-        write: true,
-        ours: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match a.as_str() {
-            "--runs" => o.runs = value("--runs")?.parse().context("--runs: a count")?,
-            "--warmup" => o.warmup = value("--warmup")?.parse().context("--warmup: a count")?,
-            "--scale" => {
-                o.scale = value("--scale")?
-                    .parse()
-                    .context("--scale: a number in (0, 1]")?;
-                if !(o.scale > 0.0 && o.scale <= 1.0) {
-                    bail!("--scale: a number in (0, 1], got {}", o.scale);
-                }
-            }
-            "--only" => {
-                let names: Vec<String> = value("--only")?
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .collect();
-                for n in &names {
-                    if !WORKLOADS.iter().any(|(w, _)| w == n) {
-                        bail!(
-                            "--only: unknown workload {n:?}; expected some of {}",
-                            WORKLOADS
-                                .iter()
-                                .map(|(w, _)| *w)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    }
-                }
-                o.only = Some(names);
-            }
-            "--threads" => o.threads = value("--threads")?.parse().context("--threads: a count")?,
-            "--python" => o.python = value("--python")?,
-            "--device" => {
-                o.device = value("--device")?;
-                if o.device != "cpu" && o.device != "cuda" {
-                    bail!("--device: cpu or cuda, got {:?}", o.device);
-                }
-            }
-            "--no-write" => o.write = false,
-            "--ours" => {
-                let path = PathBuf::from(value("--ours")?);
-                if !path.is_file() {
-                    bail!(
-                        "--ours: {} is not a file (an l2m-bench binary)",
-                        path.display()
-                    );
-                }
-                o.ours = Some(path);
-                o.write = false;
-            }
-            other => bail!("unknown flag {other:?} (see xtask/src/bench.rs)"),
-        }
+/// `cargo xtask bench`: our training and data workloads against the PyTorch reference,
+/// side by side in one run, written to `docs/performance.md`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "bench")]
+pub struct BenchArgs {
+    /// Timed runs per workload (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Untimed runs before the timed ones.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// A fraction in (0, 1] of every workload's size (for a quick look).
+    #[arg(long, default_value_t = 1.0, value_parser = scale)]
+    scale: f64,
+    /// Only these workloads (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = workload)]
+    only: Option<Vec<String>>,
+    /// Threads on both sides (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The Python with torch that runs the reference (default: $L2M_PYTHON, or python3).
+    #[arg(long)]
+    python: Option<String>,
+    /// Where both sides run.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    device: String,
+    /// Print the table without writing docs/performance.md.
+    #[arg(long)]
+    no_write: bool,
+    /// An `l2m-bench` binary to time instead of building one (an earlier commit's, for a
+    /// before/after table; implies --no-write).
+    #[arg(long, value_name = "PATH")]
+    ours: Option<PathBuf>,
+}
+
+fn scale(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err(format!("a number in (0, 1], got {v:?}")),
     }
-    if o.runs == 0 {
-        bail!("--runs: at least 1");
+}
+
+fn workload(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if WORKLOADS.iter().any(|(w, _)| *w == v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "unknown workload {v:?}; expected some of {}",
+            WORKLOADS
+                .iter()
+                .map(|(w, _)| *w)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     }
-    Ok(o)
+}
+
+fn options(a: BenchArgs) -> anyhow::Result<Options> {
+    if let Some(path) = &a.ours
+        && !path.is_file()
+    {
+        bail!(
+            "--ours: {} is not a file (an l2m-bench binary)",
+            path.display()
+        );
+    }
+    Ok(Options {
+        runs: a.runs as usize,
+        warmup: a.warmup as usize,
+        scale: a.scale,
+        only: a.only,
+        threads: a
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        python: a
+            .python
+            .unwrap_or_else(|| std::env::var("L2M_PYTHON").unwrap_or_else(|_| "python3".into())),
+        device: a.device,
+        write: !a.no_write && a.ours.is_none(),
+        ours: a.ours,
+    })
+}
+
+#[cfg(test)]
+fn parse(args: &[&str]) -> anyhow::Result<Options> {
+    use clap::Parser;
+    options(BenchArgs::try_parse_from(
+        std::iter::once("bench").chain(args.iter().copied()),
+    )?)
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -260,8 +274,8 @@ fn build_ours(root: &Path, o: &Options) -> anyhow::Result<PathBuf> {
     Ok(root.join("target/release/l2m-bench"))
 }
 
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    let o = parse(args)?;
+pub fn run(root: &Path, args: BenchArgs) -> anyhow::Result<()> {
+    let o = options(args)?;
     // 1. Build our side (unless a binary was given).
     let ours_bin: PathBuf = match &o.ours {
         Some(path) => path.clone(),
@@ -447,7 +461,9 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             Some(only) => format!("{}:{}", o.device, only.join("+")),
             None => o.device.clone(),
         };
-        write_section(&doc, &key, &table, &o, args)?;
+        // The flags as typed, for the page's "Command:" line.
+        let typed: Vec<String> = std::env::args().skip(2).collect();
+        write_section(&doc, &key, &table, &o, &typed)?;
         say(&format!("written to {}", doc.display()));
     }
     Ok(())

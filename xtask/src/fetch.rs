@@ -304,30 +304,38 @@ pub fn fetch_dataset(
     Ok(Outcome::Fetched(fetched, variant.note.clone()))
 }
 
-/// Parses the command line and runs; returns the report lines.
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut all = false;
-    let mut quiet = false;
-    let mut mirror: Option<PathBuf> = std::env::var_os("L2M_DATA_MIRROR").map(PathBuf::from);
-    let mut data_dir = root.join("data");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--all" => all = true,
-            "--quiet" | "-q" => quiet = true,
-            "--mirror" => {
-                mirror = Some(PathBuf::from(it.next().context("--mirror needs a folder")?));
-            }
-            "--data-dir" => {
-                data_dir = PathBuf::from(it.next().context("--data-dir needs a folder")?);
-            }
-            flag if flag.starts_with('-') => {
-                bail!("unknown flag {flag}; expected --all, --mirror DIR, --data-dir DIR, --quiet")
-            }
-            name => names.push(name.to_string()),
-        }
-    }
+/// `cargo xtask fetch-data`: datasets into `data/`, verified against
+/// `data/manifest.toml`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "fetch-data")]
+pub struct FetchArgs {
+    /// The datasets to fetch (names in data/manifest.toml).
+    names: Vec<String>,
+    /// Every dataset of the manifest.
+    #[arg(long)]
+    all: bool,
+    /// No progress bars.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// A folder holding the files (instead of the network; default: $L2M_DATA_MIRROR).
+    #[arg(long, value_name = "DIR")]
+    mirror: Option<PathBuf>,
+    /// Where the datasets go (default: data/).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// Runs the command; returns the report lines.
+pub fn run(root: &Path, args: FetchArgs) -> anyhow::Result<Vec<String>> {
+    let FetchArgs {
+        names,
+        all,
+        quiet,
+        mirror,
+        data_dir,
+    } = args;
+    let mirror = mirror.or_else(|| std::env::var_os("L2M_DATA_MIRROR").map(PathBuf::from));
+    let data_dir = data_dir.unwrap_or_else(|| root.join("data"));
     let manifest = read_manifest(&root.join("data/manifest.toml"))?;
     let known: Vec<&str> = manifest.dataset.iter().map(|d| d.name.as_str()).collect();
     if !all && names.is_empty() {
@@ -417,15 +425,17 @@ mod tests {
         (root, mirror)
     }
 
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+    fn args(v: &[&str]) -> FetchArgs {
+        use clap::Parser;
+        FetchArgs::try_parse_from(std::iter::once("fetch-data").chain(v.iter().copied()))
+            .expect("valid flags")
     }
 
     #[test]
     fn mirror_fetch_verifies_is_idempotent_and_reports_missing() {
         let (root, mirror) = setup(&[("a/one.bin", b"one")]);
         let m = mirror.to_str().expect("utf-8");
-        let report = run(root.path(), &args(&["--all", "--mirror", m, "-q"])).expect("runs");
+        let report = run(root.path(), args(&["--all", "--mirror", m, "-q"])).expect("runs");
         assert!(
             report[0].starts_with("a                    fetched 1 file(s) from"),
             "{report:?}"
@@ -435,13 +445,13 @@ mod tests {
             fs::read(root.path().join("data/a/one.bin")).expect("copied"),
             b"one"
         );
-        let again = run(root.path(), &args(&["a", "--mirror", m, "-q"])).expect("runs");
+        let again = run(root.path(), args(&["a", "--mirror", m, "-q"])).expect("runs");
         assert_eq!(
             again,
             vec!["a                    present and verified (x)".to_string()]
         );
         // A dataset named explicitly that the mirror lacks fails the command.
-        let e = run(root.path(), &args(&["a", "b", "--mirror", m, "-q"])).expect_err("missing");
+        let e = run(root.path(), args(&["a", "b", "--mirror", m, "-q"])).expect_err("missing");
         let e = format!("{e:#}");
         assert!(
             e.contains("b                    FAILED: not in the mirror") && e.contains("failed: b"),
@@ -454,7 +464,7 @@ mod tests {
         let (root, mirror) = setup(&[("a/one.bin", b"corrupted")]);
         let e = run(
             root.path(),
-            &args(&["a", "--mirror", mirror.to_str().expect("utf-8"), "-q"]),
+            args(&["a", "--mirror", mirror.to_str().expect("utf-8"), "-q"]),
         )
         .expect_err("checksum")
         .to_string();
@@ -469,18 +479,18 @@ mod tests {
     fn usage_errors_are_clear() {
         let (root, _) = setup(&[]);
         assert!(
-            run(root.path(), &args(&[]))
+            run(root.path(), args(&[]))
                 .expect_err("nothing")
                 .to_string()
                 .contains("or pass --all")
         );
         assert!(
-            run(root.path(), &args(&["zzz"]))
+            run(root.path(), args(&["zzz"]))
                 .expect_err("unknown")
                 .to_string()
                 .contains("unknown dataset \"zzz\"")
         );
-        let e = run(root.path(), &args(&["a", "--mirror", "/nonexistent"]))
+        let e = run(root.path(), args(&["a", "--mirror", "/nonexistent"]))
             .expect_err("mirror")
             .to_string();
         assert!(e.contains("--mirror /nonexistent: not a folder"), "{e}");
@@ -496,7 +506,7 @@ mod tests {
             sha(b"one")
         );
         fs::write(root.path().join("data/manifest.toml"), manifest).expect("write");
-        let e = run(root.path(), &args(&["a", "-q"]))
+        let e = run(root.path(), args(&["a", "-q"]))
             .expect_err("no network")
             .to_string();
         assert!(
@@ -540,7 +550,7 @@ mod tests {
         .expect("copy");
         let report = run(
             dir.path(),
-            &args(&["--all", "--mirror", shared.to_str().expect("utf-8"), "-q"]),
+            args(&["--all", "--mirror", shared.to_str().expect("utf-8"), "-q"]),
         )
         .expect("fetches");
         let joined = report.join("\n");

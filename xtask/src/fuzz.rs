@@ -38,46 +38,73 @@ struct Options {
     report_only: bool,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        targets: Vec::new(),
-        minutes: 10.0,
-        memory_mb: 2048,
-        doc: true,
-        report_only: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--minutes" => {
-                let v = it.next().context("--minutes needs a number")?;
-                o.minutes =
-                    v.parse().ok().filter(|m: &f64| *m > 0.0).with_context(|| {
-                        format!("--minutes: expected a positive number, got {v:?}")
-                    })?;
-            }
-            "--memory-mb" => {
-                let v = it.next().context("--memory-mb needs a number")?;
-                o.memory_mb = v
-                    .parse()
-                    .ok()
-                    .filter(|m: &u64| *m >= 64)
-                    .with_context(|| format!("--memory-mb: expected at least 64, got {v:?}"))?;
-            }
-            "--no-doc" => o.doc = false,
-            "--report" => o.report_only = true,
-            "all" => o.targets.extend(TARGETS.iter().map(|t| t.to_string())),
-            t if TARGETS.contains(&t) => o.targets.push(t.to_string()),
-            other => bail!(
-                "unknown argument {other:?}; expected targets ({} or all), --minutes M, --memory-mb MB, --no-doc",
-                TARGETS.join(", ")
-            ),
+/// `cargo xtask fuzz`: AFL++ (cargo-afl) on the parsers' fuzz targets in `fuzz/`, the
+/// figures written to `docs/reliability.md`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "fuzz")]
+pub struct FuzzArgs {
+    /// Targets to fuzz, or `all` (default: all).
+    #[arg(value_parser = target)]
+    targets: Vec<String>,
+    /// Minutes per target.
+    #[arg(long, default_value_t = 10.0, value_parser = minutes)]
+    minutes: f64,
+    /// The fuzzed process's memory limit (AFL++'s -m), at least 64.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(64..))]
+    memory_mb: u64,
+    /// Leave docs/reliability.md as it is.
+    #[arg(long)]
+    no_doc: bool,
+    /// Only rewrite the table from the last campaign's figures.
+    #[arg(long)]
+    report: bool,
+}
+
+fn target(v: &str) -> std::result::Result<String, String> {
+    if v == "all" || TARGETS.contains(&v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "unknown target {v:?}; expected {} or all",
+            TARGETS.join(", ")
+        ))
+    }
+}
+
+fn minutes(v: &str) -> std::result::Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(m) if m > 0.0 => Ok(m),
+        _ => Err(format!("expected a positive number, got {v:?}")),
+    }
+}
+
+fn options(a: FuzzArgs) -> Options {
+    let mut targets: Vec<String> = Vec::new();
+    for t in a.targets {
+        if t == "all" {
+            targets.extend(TARGETS.iter().map(|t| t.to_string()));
+        } else {
+            targets.push(t);
         }
     }
-    if o.targets.is_empty() {
-        o.targets = TARGETS.iter().map(|t| t.to_string()).collect();
+    if targets.is_empty() {
+        targets = TARGETS.iter().map(|t| t.to_string()).collect();
     }
-    Ok(o)
+    Options {
+        targets,
+        minutes: a.minutes,
+        memory_mb: a.memory_mb,
+        doc: !a.no_doc,
+        report_only: a.report,
+    }
+}
+
+#[cfg(test)]
+fn parse(args: &[&str]) -> Result<Options> {
+    use clap::Parser;
+    Ok(options(FuzzArgs::try_parse_from(
+        std::iter::once("fuzz").chain(args.iter().copied()),
+    )?))
 }
 
 /// What one target's fuzzing run measured, from AFL++'s `fuzzer_stats`.
@@ -127,8 +154,8 @@ fn check(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let o = parse(args)?;
+pub fn run(root: &Path, args: FuzzArgs) -> Result<()> {
+    let o = options(args);
     if o.report_only {
         let out = root.join("target/fuzz/out");
         let results = o
@@ -352,7 +379,7 @@ mod tests {
             format!("# R\n\n{START}\n| target |\n|---|\n| `idx` | old |\n{END}\n\nafter\n"),
         )
         .expect("write");
-        let o = parse(&["csv".to_string()]).expect("options");
+        let o = parse(&["csv"]).expect("options");
         write_table(&doc, &[("csv".into(), f)], &o).expect("table");
         let text = std::fs::read_to_string(&doc).expect("read");
         assert!(text.contains("| `idx` | old |"), "{text}");
@@ -366,11 +393,11 @@ mod tests {
 
     #[test]
     fn bad_options_are_named() {
-        let e = parse(&["--minutes".into(), "0".into()])
-            .err()
-            .expect("error");
+        let e = parse(&["--minutes", "0"]).err().expect("error");
         assert!(e.to_string().contains("--minutes"), "{e}");
-        let e = parse(&["jpeg".into()]).err().expect("error");
-        assert!(e.to_string().contains("\"jpeg\""), "{e}");
+        let e = parse(&["jpeg"]).err().expect("error");
+        assert!(e.to_string().contains("unknown target \"jpeg\""), "{e}");
+        let e = parse(&["--help"]).err().expect("help");
+        assert!(e.to_string().contains("--memory-mb"), "{e}");
     }
 }

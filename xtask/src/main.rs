@@ -12,6 +12,8 @@
 //!   sections from the runs there.
 //! - `cargo xtask fuzz [TARGET...|all] [--minutes M]`: AFL++ (cargo-afl) on the parsers'
 //!   fuzz targets in `fuzz/`, figures written to `docs/reliability.md`.
+//!
+//! Every command parses its flags with clap and answers `--help`.
 
 mod bench;
 mod evidence;
@@ -20,49 +22,54 @@ mod fuzz;
 mod results;
 mod tidy;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
+
+/// Project automation: `cargo xtask <command>` (`--help` on each).
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// The repository's mechanical rules (doc comments, l2m-core free of tensors and I/O).
+    Tidy,
+    /// Datasets into data/, verified against data/manifest.toml.
+    FetchData(fetch::FetchArgs),
+    /// Our workloads against the PyTorch reference, into docs/performance.md.
+    Bench(bench::BenchArgs),
+    /// docs/results.md from finished `l2m reproduce` run directories.
+    Results(results::ResultsArgs),
+    /// AFL++ on the parsers' fuzz targets, figures into docs/reliability.md.
+    Fuzz(fuzz::FuzzArgs),
+}
+
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let result = match args.next().as_deref() {
-        Some("tidy") => tidy::run(&project_root()),
-        Some("bench") => {
-            let rest: Vec<String> = args.collect();
-            bench::run(&project_root(), &rest)
-        }
-        Some("results") => {
-            let rest: Vec<String> = args.collect();
-            results::run(&project_root(), &rest).map(|done| {
-                use std::io::Write;
-                let _ = writeln!(std::io::stdout(), "{done}");
-            })
-        }
-        Some("fuzz") => {
-            let rest: Vec<String> = args.collect();
-            fuzz::run(&project_root(), &rest)
-        }
-        Some("fetch-data") => {
-            let rest: Vec<String> = args.collect();
-            fetch::run(&project_root(), &rest).map(|report| {
-                use std::io::Write;
-                let mut out = std::io::stdout().lock();
-                for line in report {
-                    let _ = writeln!(out, "{line}");
-                }
-            })
-        }
-        Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}; expected: tidy, fetch-data, bench, results, fuzz"
-        )),
-        None => Err(anyhow::anyhow!(
-            "usage: cargo xtask <command>; commands: tidy, fetch-data, bench, results, fuzz"
-        )),
+    let cli = Cli::parse();
+    let root = project_root();
+    let result = match cli.command {
+        Command::Tidy => tidy::run(&root),
+        Command::Bench(args) => bench::run(&root, args),
+        Command::Results(args) => results::run(&root, args).map(|done| {
+            let _ = writeln!(std::io::stdout(), "{done}");
+        }),
+        Command::Fuzz(args) => fuzz::run(&root, args),
+        Command::FetchData(args) => fetch::run(&root, args).map(|report| {
+            let mut out = std::io::stdout().lock();
+            for line in report {
+                let _ = writeln!(out, "{line}");
+            }
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            use std::io::Write;
             let _ = writeln!(std::io::stderr(), "xtask: {e:#}");
             ExitCode::FAILURE
         }

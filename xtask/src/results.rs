@@ -83,34 +83,39 @@ const PAPER_NOTES: &str = "docs/results/paper-numbers-notes.md";
 
 /// Writes the page; returns what to tell the user.
 ///
+/// `cargo xtask results`: `docs/results.md` from finished `l2m reproduce` run directories.
+#[derive(Debug, clap::Parser)]
+#[command(name = "results")]
+pub struct ResultsArgs {
+    /// Finished run directories of `l2m reproduce`.
+    dirs: Vec<PathBuf>,
+    /// The page to write (default: docs/results.md).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Only (re)write the section "The paper's reported numbers" of an existing page.
+    #[arg(long, conflicts_with = "add")]
+    paper_numbers: bool,
+    /// Put these experiments' rows and sections into the existing page.
+    #[arg(long)]
+    add: bool,
+    /// Write the ablation and gamma-sensitivity sections from the runs in this folder.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["paper_numbers", "add"])]
+    evidence: Option<PathBuf>,
+}
+
 /// With `--paper-numbers`, only the section "The paper's reported numbers" of an existing
 /// page is (re)written, from run directories of both variants (Table 3 and `--variant
 /// authors`) of the experiments in [`PAPER_ERRORS`]. Without it, the whole page is written;
 /// runs of the authors' variant then go to that section only.
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<String> {
-    let mut out = root.join("docs/results.md");
-    let mut dirs = Vec::new();
-    let mut only_paper = false;
-    let mut add = false;
-    let mut evidence: Option<PathBuf> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
-            "--paper-numbers" => only_paper = true,
-            "--add" => add = true,
-            "--evidence" => {
-                evidence = Some(PathBuf::from(
-                    it.next()
-                        .context("--evidence needs a folder (runs/evidence)")?,
-                ));
-            }
-            flag if flag.starts_with("--") => bail!(
-                "unknown flag {flag:?}; expected --out FILE, --paper-numbers, --add, --evidence DIR and run directories"
-            ),
-            dir => dirs.push(PathBuf::from(dir)),
-        }
-    }
+pub fn run(root: &Path, args: ResultsArgs) -> anyhow::Result<String> {
+    let ResultsArgs {
+        dirs,
+        out,
+        paper_numbers: only_paper,
+        add,
+        evidence,
+    } = args;
+    let out = out.unwrap_or_else(|| root.join("docs/results.md"));
     if let Some(dir) = evidence {
         return crate::evidence::write(root, &out, &dir);
     }
@@ -603,6 +608,13 @@ pub(crate) mod tests {
         fake_run_of(dir, epochs, "wine-quality", None, "classical");
     }
 
+    /// `run` with the flags of a command line.
+    fn run_args(root: &Path, args: &[String]) -> anyhow::Result<String> {
+        use clap::Parser;
+        let argv = std::iter::once("results".to_string()).chain(args.iter().cloned());
+        run(root, ResultsArgs::try_parse_from(argv)?)
+    }
+
     /// A summary over two seeds.
     pub(crate) fn stat(mean: f64, ci95: f64) -> Stat {
         Stat {
@@ -722,7 +734,7 @@ pub(crate) mod tests {
         fake_run(&run_dir, 3);
         let out = tmp.path().join("docs/results.md");
         std::fs::create_dir_all(out.parent().expect("parent")).expect("docs");
-        run(
+        run_args(
             tmp.path(),
             &[
                 "--out".into(),
@@ -766,7 +778,7 @@ pub(crate) mod tests {
         let out = tmp.path().join("docs/results.md");
         std::fs::create_dir_all(out.parent().expect("parent")).expect("docs");
         let o = out.display().to_string();
-        run(
+        run_args(
             tmp.path(),
             &["--out".into(), o.clone(), wine.display().to_string()],
         )
@@ -775,7 +787,7 @@ pub(crate) mod tests {
         page.push_str("\n## The paper's reported numbers\n\nkept\n");
         std::fs::write(&out, &page).expect("page");
         let add = || {
-            run(
+            run_args(
                 tmp.path(),
                 &[
                     "--out".into(),
@@ -848,7 +860,7 @@ pub(crate) mod tests {
             a.extend(dirs.iter().map(|d| d.to_string()));
             a
         };
-        run(tmp.path(), &args(&[&t3, &au, &rec])).expect("section");
+        run_args(tmp.path(), &args(&[&t3, &au, &rec])).expect("section");
         let page = std::fs::read_to_string(&out).expect("page");
         assert!(page.starts_with("# Results\n\nintro\n\n## The paper's reported numbers\n"));
         assert!(!page.contains("\nold\n"), "{page}");
@@ -871,7 +883,7 @@ pub(crate) mod tests {
             "{page}"
         );
         // Run again: the same page.
-        run(tmp.path(), &args(&[&t3, &au, &rec])).expect("again");
+        run_args(tmp.path(), &args(&[&t3, &au, &rec])).expect("again");
         assert_eq!(std::fs::read_to_string(&out).expect("page"), page);
     }
 }

@@ -164,10 +164,7 @@ pub(crate) fn save(
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let file = entry.file_name().to_string_lossy().into_owned();
-        if RunFiles::is_checkpoint_tensors(&file)
-            && file != name
-            && file != kept_previous
-        {
+        if RunFiles::is_checkpoint_tensors(&file) && file != name && file != kept_previous {
             let p = entry.path();
             fs::remove_file(&p).map_err(io(&p))?;
         }

@@ -377,7 +377,7 @@ fn report_has_the_paper_tables_and_a_verdict() {
         .iter()
         .map(|seed| {
             let p = l2m_run::Layout::new(run_dir.path())
-                .run(seed, "learn2mix")
+                .run(*seed, "learn2mix")
                 .records_jsonl();
             record::read_records(&p).expect("records")[7].test_metric
         })
@@ -995,7 +995,7 @@ fn seconds_to_target_add_up_the_recorded_training_time() {
         for (seed, e) in s.seeds.iter().zip(&s.epochs_to_target_per_seed) {
             if let Some(e) = e {
                 let p = l2m_run::Layout::new(dir.path().join("run"))
-                    .run(seed, &s.strategy)
+                    .run(*seed, &s.strategy)
                     .records_jsonl();
                 let recs = record::read_records(&p).expect("records");
                 want.push(recs[..*e].iter().map(|r| r.train_seconds).sum::<f64>());

@@ -214,7 +214,13 @@ mod tests {
     #[test]
     fn every_path_is_under_the_root_and_recognised_as_written_by_a_run() {
         let l = Layout::new("r");
-        for p in [l.marker(), l.config(), l.summary(), l.report(), l.per_class()] {
+        for p in [
+            l.marker(),
+            l.config(),
+            l.summary(),
+            l.report(),
+            l.per_class(),
+        ] {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             assert!(written_at_root(name), "{name}");
         }
@@ -239,7 +245,10 @@ mod tests {
             assert!(written_in_run(name), "{name}");
         }
         for foreign in ["notes.txt", "photos", "data.csv"] {
-            assert!(!written_at_root(foreign) && !written_in_run(foreign), "{foreign}");
+            assert!(
+                !written_at_root(foreign) && !written_in_run(foreign),
+                "{foreign}"
+            );
         }
         assert_eq!(Layout::seed_of("seed-12"), Some(12));
         assert_eq!(Layout::seed_of("seed-x"), None);

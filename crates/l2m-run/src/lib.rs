@@ -36,9 +36,9 @@ mod layout;
 mod schema;
 
 pub use layout::{
-    CHECKPOINT_PREVIOUS, CHECKPOINT_STATE, CONFIG, Layout, MARKER, MODEL, MODEL_CONFIG,
-    PER_CLASS, PREDICTIONS, PREPROCESSING, RECORDS_CSV, RECORDS_JSONL, REPORT, RUN_INFO,
-    RunFiles, SUMMARY, VOCAB, is_temporary, written_at_root, written_in_run, written_in_seed,
+    CHECKPOINT_PREVIOUS, CHECKPOINT_STATE, CONFIG, Layout, MARKER, MODEL, MODEL_CONFIG, PER_CLASS,
+    PREDICTIONS, PREPROCESSING, RECORDS_CSV, RECORDS_JSONL, REPORT, RUN_INFO, RunFiles, SUMMARY,
+    VOCAB, is_temporary, written_at_root, written_in_run, written_in_seed,
 };
 pub use schema::{
     Comparison, EpochRecord, SUMMARY_SCHEMA, SchemaError, StrategySummary, check_schema,
