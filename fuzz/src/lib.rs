@@ -506,13 +506,13 @@ fn spec(strategy: &str) -> l2m_engine::StrategySpec {
 /// `checkpoint.json` is dropped into).
 pub fn checkpoint_template(strategy: &str, dir: &Path) -> Result<()> {
     let cfg = checkpoint_config(TEMPLATE_EPOCHS);
-    l2m_engine::train_one(
+    l2m_engine::train(
         &cfg,
         &spec(strategy),
         checkpoint_data(),
         3,
         Some(dir),
-        &mut l2m_engine::SilentObserver,
+        &mut l2m_engine::RunOptions::new(),
     )
     .map(|_| ())
     .with_context(|| format!("training the {strategy} checkpoint template"))
@@ -549,12 +549,12 @@ fn checkpoint(mode: u8, rest: &[u8], scratch: &Scratch) -> Outcome {
     }
     write(&run.join("checkpoint.json"), rest);
     let cfg = checkpoint_config(TEMPLATE_EPOCHS + 1);
-    said(l2m_engine::train_one(
+    said(l2m_engine::train(
         &cfg,
         &spec(CHECKPOINT_STRATEGIES[which]),
         checkpoint_data(),
         3,
         Some(&run),
-        &mut l2m_engine::SilentObserver,
+        &mut l2m_engine::RunOptions::new(),
     ))
 }

@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use l2m_data::{ClassDataset, Features, Targets};
-use l2m_engine::{ExperimentConfig, LoadedData, SilentObserver, StrategySpec, Task};
+use l2m_engine::{ExperimentConfig, LoadedData, StrategySpec, Task};
 use l2m_models::{DeviceKind, ModelConfig};
 
 #[global_allocator]
@@ -176,7 +176,14 @@ fn engine_epoch(
         _ => None,
     };
     let per_sample = model.flops_per_sample(seq_len);
-    let o = l2m_engine::train_one(&cfg, &spec, &data, 0, None, &mut SilentObserver)?;
+    let o = l2m_engine::train(
+        &cfg,
+        &spec,
+        &data,
+        0,
+        None,
+        &mut l2m_engine::RunOptions::new(),
+    )?;
     let r = o.records.first().context("one epoch recorded")?;
     // The samples the epoch trained on: floor(N / B) full batches.
     let trained = (o.info.steps_per_epoch * cfg.batch_size) as f64;

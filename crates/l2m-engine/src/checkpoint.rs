@@ -21,7 +21,6 @@
 //! checkpoint in force, and resuming truncates the records to the committed epoch. Older
 //! tensor files are removed once the new `checkpoint.json` is in place.
 
-use l2m_run::RunFiles;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,11 +28,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use l2m_core::RngState;
+use l2m_run::RunFiles;
 use serde::{Deserialize, Serialize};
 
 use crate::optim::Adam;
-use crate::record::write_json_with;
-use crate::{EngineError, Result};
+use crate::record::{TrainOutcome, read_json, read_records, write_json_with};
+use crate::{EngineError, EpochRecord, Result, RunInfo};
 
 /// The name of the commit file.
 pub(crate) const STATE_FILE: &str = l2m_run::CHECKPOINT_STATE;
@@ -315,4 +315,41 @@ pub(crate) fn restore_tensors(
     }
     opt.load_state(&tensors, state.optimizer_steps)
         .map_err(context)
+}
+
+/// The outcome of a run whose directory holds a checkpoint of all `epochs` epochs, read
+/// back without training; `None` when the run is not finished there.
+pub fn finished_run(dir: &Path, epochs: usize) -> Result<Option<TrainOutcome>> {
+    let Some(state) = load_state(dir)? else {
+        return Ok(None);
+    };
+    if state.epoch > epochs {
+        return Err(EngineError::Checkpoint(format!(
+            "{} holds {} epochs, more than the {epochs} configured",
+            dir.display(),
+            state.epoch
+        )));
+    }
+    if state.epoch < epochs {
+        return Ok(None);
+    }
+    let records = committed_records(dir, state.epoch)?;
+    let info: RunInfo = read_json(&RunFiles::new(dir).info())?;
+    Ok(Some(TrainOutcome { records, info }))
+}
+
+/// The records of `dir` up to the committed epoch (a crash between writing the records
+/// and committing the checkpoint can leave one more).
+pub(crate) fn committed_records(dir: &Path, epoch: usize) -> Result<Vec<EpochRecord>> {
+    let path = RunFiles::new(dir).records_jsonl();
+    let mut records = read_records(&path)?;
+    if records.len() < epoch {
+        return Err(EngineError::Checkpoint(format!(
+            "{} holds {} epochs, the checkpoint {epoch}",
+            path.display(),
+            records.len()
+        )));
+    }
+    records.truncate(epoch);
+    Ok(records)
 }

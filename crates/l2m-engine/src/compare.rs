@@ -1,37 +1,13 @@
 //! Running a comparison: every strategy for every seed, then a summary across seeds.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use l2m_core::convergence::{self, Direction, Summary};
 
-use crate::{BuildModel, EpochRecord, ExperimentConfig, Result, RunDir, RunInfo};
+use crate::options::RunOptions;
+use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo};
 
-/// Receives progress from the engine (the CLI draws progress bars with it). Every method
-/// has an empty default.
-pub trait Observer {
-    /// A seed's data is loaded (before any training on it).
-    fn data_loaded(&mut self, _seed: u64, _data: &crate::LoadedData) {}
-    /// A strategy-seed run begins (or resumes, with `done` epochs already completed).
-    fn run_started(&mut self, _strategy: &str, _seed: u64, _epochs: usize, _done: usize) {}
-    /// An epoch ended.
-    fn epoch_done(&mut self, _record: &EpochRecord) {}
-    /// A strategy-seed run ended.
-    fn run_finished(&mut self, _strategy: &str, _seed: u64) {}
-    /// Asked after each checkpointed epoch: `true` stops the run there with
-    /// [`crate::EngineError::Interrupted`] (it can be resumed later).
-    fn should_stop(&self) -> bool {
-        false
-    }
-}
-
-/// An observer that ignores everything.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SilentObserver;
-
-impl Observer for SilentObserver {}
-
+pub use crate::observer::Observer;
 pub use l2m_run::{Comparison, StrategySummary};
 
 /// Refuses a run directory that holds another experiment's configuration, naming the
@@ -73,70 +49,26 @@ fn check_same_config(dir: &RunDir, cfg: &ExperimentConfig) -> Result<()> {
 /// A directory that already holds this configuration is resumed: finished runs are read
 /// back, interrupted ones continue from their last checkpoint. A directory holding another
 /// configuration is refused.
+///
+/// With several ranks in `opts` ([`crate::collective`]) every rank calls it with the same
+/// configuration: rank 0 passes the locked run directory ([`RunDir::create`]) and alone
+/// writes there, the other ranks pass [`RunDir::read_only`] of the same path and read it
+/// only to resume. Every rank returns the same comparison.
 pub fn run_experiment(
     cfg: &ExperimentConfig,
     dir: &RunDir,
-    observer: &mut dyn Observer,
+    opts: &mut RunOptions<'_>,
 ) -> Result<Comparison> {
-    run(cfg, None, dir, observer)
-}
-
-/// [`run_experiment`] with a model of the caller's instead of `cfg.model` (see
-/// [`crate::CustomModel`]): the same records, checkpoints and summary.
-pub fn run_experiment_with(
-    cfg: &ExperimentConfig,
-    model: &dyn BuildModel,
-    dir: &RunDir,
-    observer: &mut dyn Observer,
-) -> Result<Comparison> {
-    run(cfg, Some(model), dir, observer)
-}
-
-/// [`run_experiment`] as one rank of the process group `comm` (see
-/// [`crate::collective`]): every rank calls it with the same configuration and `root`;
-/// rank 0 passes the locked run directory and alone writes there, the other ranks pass
-/// `None` and read `root` only to resume. Every rank returns the same comparison.
-pub fn run_experiment_data_parallel(
-    cfg: &ExperimentConfig,
-    dir: Option<&RunDir>,
-    root: &Path,
-    observer: &mut dyn Observer,
-    comm: &dyn crate::collective::Collective,
-) -> Result<Comparison> {
-    if (comm.rank() == 0) != dir.is_some() {
+    let comm = opts.comm_ref();
+    if (comm.rank() == 0) != dir.writes() {
         return Err(crate::EngineError::Config(format!(
             "rank {} of {}: rank 0, and only rank 0, holds the run directory",
             comm.rank(),
             comm.ranks()
         )));
     }
-    run_ranked(cfg, None, dir, root, observer, comm)
-}
-
-fn run(
-    cfg: &ExperimentConfig,
-    model: Option<&dyn BuildModel>,
-    dir: &RunDir,
-    observer: &mut dyn Observer,
-) -> Result<Comparison> {
-    run_ranked(
-        cfg,
-        model,
-        Some(dir),
-        dir.path(),
-        observer,
-        &crate::collective::Solo,
-    )
-}
-
-fn run_ranked(
-    cfg: &ExperimentConfig,
-    model: Option<&dyn BuildModel>,
-    dir: Option<&RunDir>,
-    root: &Path,
-    observer: &mut dyn Observer,
-    comm: &dyn crate::collective::Collective,
-) -> Result<Comparison> {
+    let root = dir.path();
+    let dir = Some(dir).filter(|d| d.writes());
     cfg.validate()?;
     if let Some(dir) = dir {
         check_same_config(dir, cfg)?;
@@ -162,6 +94,8 @@ fn run_ranked(
         if done.iter().all(Option::is_some) {
             for ((s, strategy), outcome) in cfg.strategies.iter().enumerate().zip(done) {
                 if let Some(o) = outcome {
+                    let mut silent = crate::SilentObserver;
+                    let observer = opts.observer_mut(&mut silent);
                     observer.run_started(strategy.name(), seed, cfg.epochs, cfg.epochs);
                     observer.run_finished(strategy.name(), seed);
                     runs[s].push((o.records, o.info));
@@ -170,7 +104,10 @@ fn run_ranked(
             continue;
         }
         let data = cfg.dataset.load(&cfg.data_dir, seed, cfg.limit)?;
-        observer.data_loaded(seed, &data);
+        {
+            let mut silent = crate::SilentObserver;
+            opts.observer_mut(&mut silent).data_loaded(seed, &data);
+        }
         let writes = dir.is_some();
         if writes && (data.vocab.is_some() || data.own.is_some()) {
             let seed_dir = layout.seed(seed);
@@ -187,28 +124,11 @@ fn run_ranked(
         }
         for (s, strategy) in cfg.strategies.iter().enumerate() {
             let path = run_path(strategy.name(), seed)?;
-            let own_model;
-            let m: &dyn BuildModel = match model {
-                Some(m) => m,
-                None => {
-                    own_model = cfg.model_for(&data)?;
-                    &own_model
-                }
-            };
-            let outcome = crate::train_data_parallel(
-                cfg,
-                m,
-                strategy,
-                &data,
-                seed,
-                Some(&path),
-                observer,
-                comm,
-            )?;
+            let outcome = crate::train(cfg, strategy, &data, seed, Some(&path), opts)?;
             runs[s].push((outcome.records, outcome.info));
         }
     }
-    let comparison = summarize(cfg, &runs);
+    let comparison = summarize(cfg, &runs, opts);
     if let Some(dir) = dir {
         crate::record::write_json(&dir.layout().summary(), &comparison)?;
         crate::write_atomic(
@@ -246,13 +166,17 @@ pub fn reference_index(cfg: &ExperimentConfig) -> usize {
 /// One strategy-seed run's records and facts, as the summary reads them.
 pub type SeedRun = (Vec<EpochRecord>, RunInfo);
 
-/// The comparison across seeds of `runs` (per strategy, in configuration order, one entry
-/// per seed that has records): the one statistics model behind the table, `summary.json`,
-/// `report.md` and the plots. Curves are cut to the epochs every run has completed, so an
-/// interrupted run directory is summarised over what it holds; paired differences pair
-/// runs by seed.
-pub fn summarize(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>]) -> Comparison {
-    summarize_by(cfg, runs, Metric::Task)
+/// The comparison across seeds of `runs` (per strategy in configuration order, the seeds
+/// that have records), judged by the metric of `opts` against its reference strategy.
+pub fn summarize(
+    cfg: &ExperimentConfig,
+    runs: &[Vec<SeedRun>],
+    opts: &RunOptions<'_>,
+) -> Comparison {
+    let reference = opts
+        .reference_index()
+        .unwrap_or_else(|| reference_index(cfg));
+    summarize_against(cfg, runs, opts.metric_kind(), reference)
 }
 
 /// Which test metric a comparison judges by.
@@ -314,15 +238,9 @@ impl Metric {
     }
 }
 
-/// [`summarize`] judged by `metric` (curves, target, paired differences and epochs to the
-/// target all use it). Records without the metric (older runs) count as NaN.
-pub fn summarize_by(cfg: &ExperimentConfig, runs: &[Vec<SeedRun>], metric: Metric) -> Comparison {
-    summarize_against(cfg, runs, metric, reference_index(cfg))
-}
-
-/// [`summarize_by`] with paired differences taken against the strategy at `reference`
-/// (an index into `cfg.strategies`) rather than [`reference_index`]'s choice.
-pub fn summarize_against(
+/// [`summarize`] with paired differences taken against the strategy at `reference` (an
+/// index into `cfg.strategies`).
+fn summarize_against(
     cfg: &ExperimentConfig,
     runs: &[Vec<SeedRun>],
     metric: Metric,

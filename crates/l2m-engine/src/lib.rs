@@ -8,8 +8,14 @@ pub mod collective;
 mod compare;
 mod config;
 mod data;
+mod epoch;
 mod error;
+mod eval;
+mod hooks;
+mod model;
+mod observer;
 pub mod optim;
+mod options;
 pub mod plots;
 pub mod predict;
 mod record;
@@ -22,20 +28,20 @@ mod train;
 pub mod variant;
 
 pub use atomic::write_atomic;
+pub use checkpoint::finished_run;
 pub use compare::{
-    Comparison, Metric, Observer, SilentObserver, StrategySummary, reference_index, run_experiment,
-    run_experiment_data_parallel, run_experiment_with, summarize, summarize_against, summarize_by,
+    Comparison, Metric, StrategySummary, reference_index, run_experiment, summarize,
 };
 pub use config::{
     DatasetSpec, ExperimentConfig, LoadedData, OptimizerConfig, OwnMeta, PRESETS, preset,
 };
 pub use error::{EngineError, Result};
-pub use record::{EpochRecord, RunDir, RunInfo};
+pub use observer::{Observer, SilentObserver};
+pub use options::RunOptions;
+pub use record::{EpochRecord, RunDir, RunInfo, TrainOutcome};
 pub use strategy::{Learn2MixOptions, StrategySpec, strategy_names};
 pub use task::Task;
-pub use train::{
-    BuildModel, CustomModel, TrainOutcome, finished_run, train_data_parallel, train_one, train_with,
-};
+pub use train::{BuildModel, CustomModel, train};
 pub use variant::{Variant, preset_variant};
 
 // What the engine's API hands out, re-exported where a user looks first.

@@ -560,7 +560,6 @@ impl Figure for HeatMap<'_> {
 
 /// A heat map of `values[row][column]` as `<stem>.png` and `<stem>.svg`; `None` when no
 /// font is available.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_heat_map(
     dir: &Path,
     stem: &str,

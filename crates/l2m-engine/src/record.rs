@@ -9,6 +9,15 @@ use crate::{EngineError, Result};
 
 pub use l2m_run::EpochRecord;
 
+/// What one strategy-seed run produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// One record per epoch.
+    pub records: Vec<EpochRecord>,
+    /// Facts about the run.
+    pub info: RunInfo,
+}
+
 /// Facts about one strategy-seed run, written beside its records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -63,7 +72,8 @@ pub const RUN_MARKER: &str = l2m_run::MARKER;
 #[derive(Debug, Clone)]
 pub struct RunDir {
     layout: Layout,
-    _lock: Arc<std::fs::File>,
+    /// The lock of a directory this process writes; `None` for a read-only handle.
+    lock: Option<Arc<std::fs::File>>,
 }
 
 use l2m_run::{Layout, written_at_root, written_in_run, written_in_seed};
@@ -194,8 +204,22 @@ impl RunDir {
         let lock = lock_marker(&root)?;
         Ok(Self {
             layout: Layout::new(root),
-            _lock: Arc::new(lock),
+            lock: Some(Arc::new(lock)),
         })
+    }
+
+    /// A handle that only reads the run directory at `root` (the ranks of a data-parallel
+    /// run other than rank 0, which alone writes): no lock is taken, nothing is written.
+    pub fn read_only(root: impl Into<PathBuf>) -> Self {
+        Self {
+            layout: Layout::new(root),
+            lock: None,
+        }
+    }
+
+    /// Whether this process writes the directory (it holds its lock).
+    pub fn writes(&self) -> bool {
+        self.lock.is_some()
     }
 
     /// Whether `dir` is recognisably a run directory of `l2m`: it holds the marker, or (a

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use l2m_core::convergence::{Direction, Summary};
 
-use crate::compare::{Metric, SeedRun, summarize_by};
+use crate::compare::{Metric, SeedRun, summarize};
+use crate::options::RunOptions;
 use crate::record::{read_json, read_records};
 use crate::{Comparison, EngineError, ExperimentConfig, Result, write_atomic};
 
@@ -30,7 +31,7 @@ pub fn load_run_by(dir: &Path, metric: Metric) -> Result<(ExperimentConfig, Comp
             cfg.task
         )));
     }
-    let comparison = summarize_by(&cfg, &runs, metric);
+    let comparison = summarize(&cfg, &runs, &RunOptions::new().metric(metric));
     Ok((cfg, comparison))
 }
 

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use l2m_core::convergence::{self, Direction, Summary};
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{Metric, Observer, SeedRun, run_experiment, summarize_against};
+use crate::compare::{Metric, Observer, SeedRun, run_experiment, summarize};
+use crate::options::RunOptions;
 use crate::record::RunDir;
 use crate::report::load_seed_runs;
 use crate::{EngineError, ExperimentConfig, Result, StrategySpec, write_atomic};
@@ -187,7 +188,11 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, observer: &mut dyn Observer) -> Resu
     claim(out)?;
     for (dir, cfg) in &runs {
         let run_dir = RunDir::create(dir)?;
-        run_experiment(cfg, &run_dir, observer)?;
+        run_experiment(
+            cfg,
+            &run_dir,
+            &mut RunOptions::new().observer(&mut *observer),
+        )?;
     }
     let summary = summarise(sweep, out)?;
     write_outputs(out, &summary)?;
@@ -329,7 +334,11 @@ pub fn summarise(sweep: &Sweep, out: &Path) -> Result<SweepSummary> {
         let (_, mut r) = load_seed_runs(&dir)?;
         runs.push(r.pop().unwrap_or_default());
     }
-    let c = summarize_against(&cfg, &runs, sweep.metric, 0);
+    let c = summarize(
+        &cfg,
+        &runs,
+        &RunOptions::new().metric(sweep.metric).reference(0),
+    );
     let seeds = |i: usize| runs.get(i).map_or(0, Vec::len);
     let reference = over_seeds(&c.strategies[0], seeds(0));
     let summaries: Vec<PointSummary> = c.strategies[1..]

@@ -30,7 +30,7 @@ fn load(cfg: &ExperimentConfig, seed: u64) -> LoadedData {
 fn run(cfg: &ExperimentConfig, strategy: &str, seed: u64) -> TrainOutcome {
     let data = load(cfg, seed);
     let spec = StrategySpec::parse(strategy, cfg.gamma().expect("gamma")).expect("strategy");
-    train_one(cfg, &spec, &data, seed, None, &mut SilentObserver).expect("train")
+    train(cfg, &spec, &data, seed, None, &mut RunOptions::new()).expect("train")
 }
 
 fn without_time(mut records: Vec<EpochRecord>) -> Vec<EpochRecord> {
@@ -109,7 +109,7 @@ fn last_batch_estimator_is_an_option() {
         ..Learn2MixOptions::paper(0.5)
     })
     .expect("spec");
-    let last = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+    let last = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("train");
     let mean = run(&cfg, "learn2mix", 7);
     // Same first epoch (same weights, same batches), different alpha after it.
     assert_eq!(last.records[0].train_loss, mean.records[0].train_loss);
@@ -122,7 +122,7 @@ fn run_directory_holds_config_records_and_summary() {
     let mut cfg = small(2);
     cfg.seeds = vec![1, 2];
     let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
-    let cmp = run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    let cmp = run_experiment(&cfg, &run_dir, &mut RunOptions::new()).expect("run");
     let root = run_dir.path();
     let config: ExperimentConfig =
         serde_json::from_slice(&std::fs::read(root.join("config.json")).expect("config"))
@@ -159,8 +159,15 @@ fn divergence_names_epoch_and_strategy_and_keeps_records() {
     cfg.optimizer.lr = 1e30;
     let data = load(&cfg, 7);
     let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
-    let e = train_one(&cfg, &spec, &data, 7, Some(dir.path()), &mut SilentObserver)
-        .expect_err("diverges");
+    let e = train(
+        &cfg,
+        &spec,
+        &data,
+        7,
+        Some(dir.path()),
+        &mut RunOptions::new(),
+    )
+    .expect_err("diverges");
     let EngineError::Diverged {
         strategy, epoch, ..
     } = &e
@@ -184,7 +191,7 @@ fn batch_larger_than_the_training_set_is_a_clear_error() {
     cfg.batch_size = 10_000;
     let data = load(&cfg, 7);
     let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
-    let e = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect_err("too big");
+    let e = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect_err("too big");
     assert!(
         e.to_string()
             .contains("batch_size 10000 exceeds the 300 training samples")
@@ -222,7 +229,7 @@ fn every_classification_strategy_trains_lenet5_on_real_mnist_from_the_same_weigh
     let mut checksums = Vec::new();
     for name in strategy_names().into_iter().filter(|n| *n != "stratified") {
         let spec = StrategySpec::parse(name, 0.1).expect("strategy");
-        let o = train_one(&cfg, &spec, &data, 0, None, &mut SilentObserver).expect(name);
+        let o = train(&cfg, &spec, &data, 0, None, &mut RunOptions::new()).expect(name);
         checksums.push(o.info.init_checksum);
         assert_eq!(o.records.len(), 2, "{name}");
         let last = &o.records[1];
@@ -280,13 +287,13 @@ fn smote_balances_and_focal_changes_the_objective() {
     cfg.batch_size = 50;
     cfg.epochs = 1;
     let data = load(&cfg, 0);
-    let smote = train_one(
+    let smote = train(
         &cfg,
         &StrategySpec::parse("smote", 0.1).expect("smote"),
         &data,
         0,
         None,
-        &mut SilentObserver,
+        &mut RunOptions::new(),
     )
     .expect("smote");
     assert!(
@@ -305,22 +312,22 @@ fn smote_balances_and_focal_changes_the_objective() {
         small as f64 / drawn.iter().sum::<u64>() as f64 > 0.35,
         "{drawn:?}"
     );
-    let cl = train_one(
+    let cl = train(
         &cfg,
         &StrategySpec::parse("classical", 0.1).expect("classical"),
         &data,
         0,
         None,
-        &mut SilentObserver,
+        &mut RunOptions::new(),
     )
     .expect("classical");
-    let focal = train_one(
+    let focal = train(
         &cfg,
         &StrategySpec::parse("focal", 0.1).expect("focal"),
         &data,
         0,
         None,
-        &mut SilentObserver,
+        &mut RunOptions::new(),
     )
     .expect("focal");
     assert_ne!(
@@ -352,7 +359,7 @@ fn report_has_the_paper_tables_and_a_verdict() {
     let mut cfg = small(8);
     cfg.seeds = vec![1, 2, 3];
     let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
-    run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    run_experiment(&cfg, &run_dir, &mut RunOptions::new()).expect("run");
     let text = report::write_report(run_dir.path()).expect("report");
     assert_eq!(
         std::fs::read_to_string(run_dir.path().join("report.md")).expect("written"),
@@ -500,20 +507,27 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
     ] {
         let spec = StrategySpec::parse_item(name, 0.5).expect("strategy");
         let straight_dir = tempfile::tempdir().expect("tempdir");
-        let straight = train_one(
+        let straight = train(
             &cfg,
             &spec,
             &data,
             3,
             Some(straight_dir.path()),
-            &mut SilentObserver,
+            &mut RunOptions::new(),
         )
         .expect(name);
 
         let dir = tempfile::tempdir().expect("tempdir");
         let mut stop = StopAfter { after: 2, seen: 0 };
-        let e =
-            train_one(&cfg, &spec, &data, 3, Some(dir.path()), &mut stop).expect_err("interrupted");
+        let e = train(
+            &cfg,
+            &spec,
+            &data,
+            3,
+            Some(dir.path()),
+            &mut RunOptions::new().observer(&mut stop),
+        )
+        .expect_err("interrupted");
         assert!(
             matches!(e, EngineError::Interrupted { epoch: 2, .. }),
             "{name}: {e}"
@@ -527,8 +541,15 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
         text.push('\n');
         std::fs::write(&jsonl, text).expect("write");
 
-        let resumed =
-            train_one(&cfg, &spec, &data, 3, Some(dir.path()), &mut SilentObserver).expect(name);
+        let resumed = train(
+            &cfg,
+            &spec,
+            &data,
+            3,
+            Some(dir.path()),
+            &mut RunOptions::new(),
+        )
+        .expect(name);
         assert_eq!(
             without_time(resumed.records.clone()),
             without_time(straight.records.clone()),
@@ -558,8 +579,15 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
             "{name}"
         );
         // A finished run is read back, not trained again.
-        let again =
-            train_one(&cfg, &spec, &data, 3, Some(dir.path()), &mut SilentObserver).expect(name);
+        let again = train(
+            &cfg,
+            &spec,
+            &data,
+            3,
+            Some(dir.path()),
+            &mut RunOptions::new(),
+        )
+        .expect(name);
         assert_eq!(again.records, resumed.records, "{name}");
     }
 }
@@ -572,7 +600,7 @@ fn learn2mix_moves_alpha_in_this_tiny_set_so_resuming_it_means_something() {
     cfg.set_gamma(0.5);
     let data = tiny_images(3);
     let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
-    let o = train_one(&cfg, &spec, &data, 3, None, &mut SilentObserver).expect("train");
+    let o = train(&cfg, &spec, &data, 3, None, &mut RunOptions::new()).expect("train");
     assert_ne!(o.records[0].alpha, o.records[1].alpha);
 }
 
@@ -584,14 +612,22 @@ fn a_corrupt_or_edited_checkpoint_falls_back_to_the_previous_one() {
     let cfg = small(4);
     let data = load(&cfg, 7);
     let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
-    let straight = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("straight");
+    let straight = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("straight");
     let interrupted = |after: usize| {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut stop = StopAfter { after, seen: 0 };
-        train_one(&cfg, &spec, &data, 7, Some(dir.path()), &mut stop).expect_err("stopped");
+        train(
+            &cfg,
+            &spec,
+            &data,
+            7,
+            Some(dir.path()),
+            &mut RunOptions::new().observer(&mut stop),
+        )
+        .expect_err("stopped");
         dir
     };
-    let resume = |dir: &Path| train_one(&cfg, &spec, &data, 7, Some(dir), &mut SilentObserver);
+    let resume = |dir: &Path| train(&cfg, &spec, &data, 7, Some(dir), &mut RunOptions::new());
 
     // A flipped bit in the tensors of epoch 3.
     let dir = interrupted(3);
@@ -637,32 +673,47 @@ fn a_damaged_or_foreign_checkpoint_is_a_clear_error() {
     let data = load(&cfg, 7);
     let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
     let mut stop = StopAfter { after: 1, seen: 0 };
-    train_one(&cfg, &spec, &data, 7, Some(dir.path()), &mut stop).expect_err("stopped");
+    train(
+        &cfg,
+        &spec,
+        &data,
+        7,
+        Some(dir.path()),
+        &mut RunOptions::new().observer(&mut stop),
+    )
+    .expect_err("stopped");
     // Another strategy's run cannot continue this checkpoint.
     let classical = StrategySpec::parse("classical", 0.5).expect("strategy");
-    let e = train_one(
+    let e = train(
         &cfg,
         &classical,
         &data,
         7,
         Some(dir.path()),
-        &mut SilentObserver,
+        &mut RunOptions::new(),
     )
     .expect_err("foreign");
     assert!(e.to_string().contains("cannot resume"), "{e}");
     // A truncated tensor file names itself.
     let tensors = dir.path().join("checkpoint-e1.safetensors");
     std::fs::write(&tensors, b"not a safetensors file").expect("write");
-    let e = train_one(&cfg, &spec, &data, 7, Some(dir.path()), &mut SilentObserver)
-        .expect_err("damaged");
+    let e = train(
+        &cfg,
+        &spec,
+        &data,
+        7,
+        Some(dir.path()),
+        &mut RunOptions::new(),
+    )
+    .expect_err("damaged");
     assert!(e.to_string().contains("checkpoint-e1.safetensors"), "{e}");
     // A run directory holding another configuration is refused by name.
     let root = tempfile::tempdir().expect("tempdir");
     let run_dir = RunDir::create(root.path()).expect("dir");
-    run_experiment(&small(1), &run_dir, &mut SilentObserver).expect("first");
+    run_experiment(&small(1), &run_dir, &mut RunOptions::new()).expect("first");
     let mut other = small(1);
     other.batch_size = 60;
-    let e = run_experiment(&other, &run_dir, &mut SilentObserver).expect_err("other config");
+    let e = run_experiment(&other, &run_dir, &mut RunOptions::new()).expect_err("other config");
     assert!(
         e.to_string().contains("batch_size is 50 there, 60 now"),
         "{e}"
@@ -686,7 +737,7 @@ fn the_thread_count_changes_no_number() {
             .num_threads(threads)
             .build()
             .expect("pool")
-            .install(|| train_one(&cfg, &spec, &data, 1, None, &mut SilentObserver))
+            .install(|| train(&cfg, &spec, &data, 1, None, &mut RunOptions::new()))
             .expect("run")
     };
     let (one, three) = (on(1), on(3));
@@ -794,7 +845,7 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
                 .collect()
         };
         for spec in specs {
-            let o = train_one(cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+            let o = train(cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("train");
             seen.push((format!("{tag}/{}", spec.name()), fingerprint(&o.records)));
         }
     }
@@ -813,7 +864,7 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
     };
     for name in strategy_names() {
         let spec = StrategySpec::parse(name, 0.5).expect("strategy");
-        let o = train_one(&img, &spec, &data, 3, None, &mut SilentObserver).expect("train");
+        let o = train(&img, &spec, &data, 3, None, &mut RunOptions::new()).expect("train");
         seen.push((format!("{images}/{name}"), fingerprint(&o.records)));
     }
     let mut missing = Vec::new();
@@ -854,7 +905,7 @@ fn summary_and_report_agree_and_learn2mix_is_the_reference() {
         .map(|n| StrategySpec::parse(n, 0.5).expect("strategy"))
         .collect();
     let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
-    let c = run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    let c = run_experiment(&cfg, &run_dir, &mut RunOptions::new()).expect("run");
     assert_eq!(c.reference, "learn2mix");
     let (_, again) = report::load_run(run_dir.path()).expect("load");
     assert_eq!(again, c, "the report's comparison is the table's");
@@ -890,7 +941,7 @@ fn updating_every_epoch_s_steps_is_the_epoch_rule() {
     let per_epoch = run(&cfg, "learn2mix", 7);
     let spec =
         StrategySpec::parse_item(&format!("learn2mix:update_every={steps}"), 0.5).expect("spec");
-    let per_steps = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+    let per_steps = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("train");
     let strip = |o: TrainOutcome| {
         without_time(o.records)
             .into_iter()
@@ -903,7 +954,7 @@ fn updating_every_epoch_s_steps_is_the_epoch_rule() {
     assert_eq!(strip(per_epoch), strip(per_steps));
     // A shorter period moves alpha differently.
     let every2 = StrategySpec::parse_item("learn2mix:update_every=2", 0.5).expect("spec");
-    let o = train_one(&cfg, &every2, &data, 7, None, &mut SilentObserver).expect("train");
+    let o = train(&cfg, &every2, &data, 7, None, &mut RunOptions::new()).expect("train");
     assert_ne!(
         o.records[1].alpha,
         run(&cfg, "learn2mix", 7).records[1].alpha
@@ -917,7 +968,7 @@ fn a_held_out_loss_source_is_not_trained_on() {
     let cfg = small(3);
     let data = load(&cfg, 7);
     let spec = StrategySpec::parse_item("learn2mix:loss_source=held-out:0.25", 0.5).expect("spec");
-    let o = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+    let o = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("train");
     let note = o
         .info
         .notes
@@ -959,7 +1010,7 @@ fn records_carry_imbalance_aware_metrics() {
     img.optimizer.lr = 1e-3;
     let data = tiny_images(3);
     let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
-    let o = train_one(&img, &spec, &data, 3, None, &mut SilentObserver).expect("train");
+    let o = train(&img, &spec, &data, 3, None, &mut RunOptions::new()).expect("train");
     let last = o.records.last().expect("records");
     let confusion = o.info.confusion.expect("confusion");
     assert_eq!(
@@ -989,7 +1040,7 @@ fn seconds_to_target_add_up_the_recorded_training_time() {
     let mut cfg = small(6);
     cfg.seeds = vec![1, 2];
     let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
-    let c = run_experiment(&cfg, &run_dir, &mut SilentObserver).expect("run");
+    let c = run_experiment(&cfg, &run_dir, &mut RunOptions::new()).expect("run");
     for s in &c.strategies {
         let mut want = Vec::new();
         for (seed, e) in s.seeds.iter().zip(&s.epochs_to_target_per_seed) {
@@ -1033,7 +1084,7 @@ fn coverage_counts_distinct_samples_and_raises_alarms() {
         ..Learn2MixOptions::paper(0.5)
     })
     .expect("spec");
-    let o = train_one(&cfg, &spec, &data, 7, None, &mut SilentObserver).expect("train");
+    let o = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("train");
     let r = &o.records[0];
     assert_eq!(r.train_samples_per_class[3], 0);
     assert_eq!(r.train_distinct_per_class[3], 0);
@@ -1109,7 +1160,7 @@ fn a_sweep_pairs_every_point_with_the_reference_resumes_and_grows() {
     plain.set_gamma(0.9);
     let data = load(&plain, 2);
     let spec = StrategySpec::parse("learn2mix", 0.9).expect("spec");
-    let direct = train_one(&plain, &spec, &data, 2, None, &mut SilentObserver).expect("train");
+    let direct = train(&plain, &spec, &data, 2, None, &mut RunOptions::new()).expect("train");
     let point = out.join("points/gamma=0.9");
     assert_eq!(direct.records[3].test_metric, last(&point, "gamma=0.9", 2));
     let diffs: Vec<f64> = [1, 2]
@@ -1261,15 +1312,13 @@ mod data_parallel {
                 .map(|comm| {
                     let (spec, model) = (&spec, &model);
                     s.spawn(move || {
-                        train_data_parallel(
+                        train(
                             cfg,
-                            model,
                             spec,
                             data,
                             cfg.seeds[0],
                             out,
-                            &mut SilentObserver,
-                            &comm,
+                            &mut RunOptions::new().model(model).comm(&comm),
                         )
                     })
                 })
@@ -1291,7 +1340,7 @@ mod data_parallel {
         let spec =
             StrategySpec::parse_item(strategy, cfg.gamma().expect("gamma")).expect("strategy");
         let single =
-            train_one(cfg, &spec, data, cfg.seeds[0], None, &mut SilentObserver).expect("one");
+            train(cfg, &spec, data, cfg.seeds[0], None, &mut RunOptions::new()).expect("one");
         let outcomes: Vec<TrainOutcome> = on_ranks(cfg, data, strategy, ranks, None)
             .into_iter()
             .map(|o| o.expect("rank"))
@@ -1357,14 +1406,14 @@ mod data_parallel {
         let data = load(&cfg, 0);
         let device = candle_core::Device::Cpu;
         let model = cfg.model_for(&data).expect("model");
-        let t = train::fresh(&cfg, &model, 0, &device).expect("model");
+        let t = model::fresh(&cfg, &model, 0, &device).expect("model");
         let test = data::DeviceData::upload(&data.test, cfg.task, &device).expect("upload");
-        let one = train::evaluate(&t.model, &test, &data.test, &cfg, true, &collective::Solo)
+        let one = eval::evaluate(&t.model, &test, &data.test, &cfg, true, &collective::Solo)
             .expect("one process");
         let k = data.test.num_classes();
         let total = data.test.len() as f64;
         for ranks in [2, 3] {
-            let parts: Vec<(train::Evaluation, f64)> = std::thread::scope(|s| {
+            let parts: Vec<(eval::Evaluation, f64)> = std::thread::scope(|s| {
                 let handles: Vec<_> = group(ranks)
                     .into_iter()
                     .map(|comm| {
@@ -1375,7 +1424,7 @@ mod data_parallel {
                                 seen: Mutex::new(0.0),
                             };
                             let e =
-                                train::evaluate(&t.model, test, &data.test, cfg, true, &counting)
+                                eval::evaluate(&t.model, test, &data.test, cfg, true, &counting)
                                     .expect("rank");
                             let seen = *counting.seen.lock().expect("seen");
                             (e, seen)

@@ -81,8 +81,21 @@ pub fn train_and_summarise(
             .with_context(|| format!("experiment {} needs data", cfg.name))?;
     }
     let mut observer = progress::Bars::new(&cfg, args.quiet || !lead, progress::stop_flag());
-    let outcome =
-        l2m_engine::run_experiment_data_parallel(&cfg, run_dir.as_ref(), &dir, &mut observer, comm);
+    let read_only;
+    let target = match &run_dir {
+        Some(d) => d,
+        None => {
+            read_only = RunDir::read_only(&dir);
+            &read_only
+        }
+    };
+    let outcome = l2m_engine::run_experiment(
+        &cfg,
+        target,
+        &mut l2m_engine::RunOptions::new()
+            .observer(&mut observer)
+            .comm(comm),
+    );
     observer.finish();
     let comparison = match outcome {
         Ok(c) => c,
