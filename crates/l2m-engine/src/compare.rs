@@ -1,12 +1,11 @@
 //! Running a comparison: every strategy for every seed, then a summary across seeds.
 
-use serde::{Deserialize, Serialize};
-
 use l2m_core::convergence::{self, Direction, Summary};
 
 use crate::options::RunOptions;
 use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo};
 
+pub use crate::metric::Metric;
 pub use crate::observer::Observer;
 pub use l2m_run::{Comparison, StrategySummary};
 
@@ -133,7 +132,7 @@ pub fn run_experiment(
         crate::record::write_json(&dir.layout().summary(), &comparison)?;
         crate::write_atomic(
             &dir.layout().per_class(),
-            crate::report::per_class_csv(&comparison)?.as_bytes(),
+            crate::per_class::per_class_csv(&comparison)?.as_bytes(),
         )?;
     }
     Ok(comparison)
@@ -177,65 +176,6 @@ pub fn summarize(
         .reference_index()
         .unwrap_or_else(|| reference_index(cfg));
     summarize_against(cfg, runs, opts.metric_kind(), reference)
-}
-
-/// Which test metric a comparison judges by.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum Metric {
-    /// The task's metric (accuracy for classification, MSE otherwise; the paper's).
-    #[default]
-    Task,
-    /// Classification: the mean recall over classes.
-    BalancedAccuracy,
-    /// Classification: the mean F1 over classes.
-    MacroF1,
-    /// The worst class's metric (lowest accuracy, highest MSE).
-    WorstClass,
-}
-
-impl std::str::FromStr for Metric {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "task" | "accuracy" | "mse" => Ok(Metric::Task),
-            "balanced-accuracy" => Ok(Metric::BalancedAccuracy),
-            "macro-f1" => Ok(Metric::MacroF1),
-            "worst-class" => Ok(Metric::WorstClass),
-            other => Err(format!(
-                "unknown metric {other:?}: expected accuracy (or mse), balanced-accuracy, macro-f1 or worst-class"
-            )),
-        }
-    }
-}
-
-impl Metric {
-    /// This metric of one epoch's record (`None` where the record lacks it).
-    pub fn of(self, r: &EpochRecord) -> Option<f64> {
-        match self {
-            Metric::Task => Some(r.test_metric),
-            Metric::BalancedAccuracy => r.test_balanced_accuracy,
-            Metric::MacroF1 => r.test_macro_f1,
-            Metric::WorstClass => r.test_worst_class,
-        }
-    }
-
-    /// Its name in tables, for `task`.
-    pub fn name(self, task: crate::Task) -> String {
-        match self {
-            Metric::Task => task.metric_name().to_string(),
-            Metric::BalancedAccuracy => "balanced accuracy".into(),
-            Metric::MacroF1 => "macro-F1".into(),
-            Metric::WorstClass => format!("worst-class {}", task.metric_name()),
-        }
-    }
-
-    /// Whether it needs classification.
-    pub fn needs_classes(self) -> bool {
-        matches!(self, Metric::BalancedAccuracy | Metric::MacroF1)
-    }
 }
 
 /// [`summarize`] with paired differences taken against the strategy at `reference` (an

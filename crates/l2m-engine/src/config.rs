@@ -15,7 +15,7 @@ use l2m_models::{
     ResNet18Config, TransformerConfig,
 };
 
-use crate::variant::Variant;
+use crate::variant::kind::Variant;
 use crate::{EngineError, Result, StrategySpec, Task};
 
 /// The optimiser: Adam (the paper's choice for every experiment), or AdamW when

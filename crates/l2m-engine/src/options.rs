@@ -3,9 +3,9 @@
 //! entry point ([`crate::train`], [`crate::run_experiment`], [`crate::summarize`]).
 
 use crate::collective::{Collective, Solo};
-use crate::compare::Metric;
+use crate::metric::Metric;
+use crate::model::BuildModel;
 use crate::observer::{Observer, SilentObserver};
-use crate::train::BuildModel;
 
 /// The options of a run; [`RunOptions::new`] is one silent process training the
 /// configuration's model, summarised by the task's metric against the configuration's
