@@ -10,6 +10,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     problems.extend(missing_module_docs(root)?);
     problems.extend(core_invariants(root)?);
+    problems.extend(unregistered(root)?);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -94,6 +95,94 @@ fn core_invariants(root: &Path) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
+/// The names `impl TRAIT for NAME` gives in `text`.
+fn implementors<'a>(text: &'a str, trait_name: &str) -> Vec<&'a str> {
+    let needle = format!("impl {trait_name} for ");
+    text.match_indices(&needle)
+        .filter_map(|(i, _)| {
+            let rest = &text[i + needle.len()..];
+            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+            Some(&rest[..end])
+        })
+        .collect()
+}
+
+/// Every strategy and every mixing rule is registered: a strategy's options type (`impl
+/// StrategyOptions`) has its line in `REGISTRY` (crates/l2m-engine/src/strategy/mod.rs),
+/// and a mixing rule (`impl MixingRule`, but for the wrappers `Static` and `Floored`) has a
+/// `RuleEntry` named in `RULES` (crates/l2m-core/src/rules.rs). Otherwise the code exists
+/// and no name reaches it.
+fn unregistered(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let strategies = root.join("crates/l2m-engine/src/strategy");
+    if strategies.is_dir() {
+        let registry = fs::read_to_string(strategies.join("mod.rs"))?;
+        let mut files = Vec::new();
+        rust_files(&strategies, &mut files)?;
+        for f in files {
+            let text = fs::read_to_string(&f)?;
+            for name in implementors(&text, "StrategyOptions") {
+                let listed = registry
+                    .match_indices("StrategyEntry::of::<")
+                    .any(|(i, _)| {
+                        let rest = &registry[i..];
+                        rest.find('>')
+                            .is_some_and(|end| rest[..end].ends_with(name))
+                    });
+                if !listed {
+                    problems.push(format!(
+                        "{}: strategy options {name} are not in REGISTRY (strategy/mod.rs)",
+                        f.display()
+                    ));
+                }
+            }
+        }
+    }
+    let core = root.join("crates/l2m-core/src");
+    if core.join("rules.rs").is_file() {
+        let rules = fs::read_to_string(core.join("rules.rs"))?;
+        let listed = rules
+            .split_once("pub const RULES")
+            .and_then(|(_, rest)| rest.split_once("];"))
+            .map_or("", |(list, _)| list);
+        let mut files = Vec::new();
+        rust_files(&core, &mut files)?;
+        for f in files {
+            let text = fs::read_to_string(&f)?;
+            let rule_types: Vec<&str> = implementors(&text, "MixingRule")
+                .into_iter()
+                .filter(|n| !["Static", "Floored"].contains(n))
+                .collect();
+            if rule_types.is_empty() {
+                continue;
+            }
+            let module = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let entries: Vec<&str> = text
+                .match_indices("const ")
+                .filter_map(|(i, _)| {
+                    let rest = &text[i + "const ".len()..];
+                    let (name, ty) = rest.split_once(':')?;
+                    ty.trim_start()
+                        .starts_with("crate::rules::RuleEntry")
+                        .then_some(name.trim())
+                })
+                .collect();
+            if entries.len() < rule_types.len()
+                || !entries
+                    .iter()
+                    .all(|e| listed.contains(&format!("crate::{module}::{e}")))
+            {
+                problems.push(format!(
+                    "{}: mixing rule(s) {} without a RuleEntry listed in RULES (l2m-core/src/rules.rs)",
+                    f.display(),
+                    rule_types.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +210,54 @@ mod tests {
         assert!(err.contains("does not start with a //! doc comment"));
         assert!(err.contains("depends on candle"));
         assert!(err.contains("uses std::fs"));
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    /// A strategy or rule written but not registered is caught.
+    #[test]
+    fn an_unregistered_strategy_or_rule_is_caught() {
+        let dir = std::env::temp_dir().join(format!("xtask-tidy-registry-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let strategy = dir.join("crates/l2m-engine/src/strategy");
+        let core = dir.join("crates/l2m-core/src");
+        fs::create_dir_all(&strategy).expect("mkdir");
+        fs::create_dir_all(&core).expect("mkdir");
+        fs::write(
+            strategy.join("mod.rs"),
+            "pub const REGISTRY: &[StrategyEntry] = &[StrategyEntry::of::<a::AOptions>(\"a\", \"\")];",
+        )
+        .expect("write");
+        fs::write(
+            strategy.join("a.rs"),
+            "impl StrategyOptions for AOptions {}",
+        )
+        .expect("write");
+        fs::write(
+            core.join("rules.rs"),
+            "pub const RULES: &[RuleEntry] = &[crate::x::ENTRY];",
+        )
+        .expect("write");
+        fs::write(
+            core.join("x.rs"),
+            "pub(crate) const ENTRY: crate::rules::RuleEntry = x;\nimpl MixingRule for X {}",
+        )
+        .expect("write");
+        assert!(unregistered(&dir).expect("scan").is_empty());
+        fs::write(
+            strategy.join("b.rs"),
+            "impl StrategyOptions for BOptions {}",
+        )
+        .expect("write");
+        fs::write(core.join("y.rs"), "impl MixingRule for Y {}").expect("write");
+        let problems = unregistered(&dir).expect("scan").join("\n");
+        assert!(
+            problems.contains("strategy options BOptions are not in REGISTRY"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("mixing rule(s) Y without a RuleEntry"),
+            "{problems}"
+        );
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 

@@ -242,8 +242,9 @@ pub struct Overrides {
     /// same kind can run twice: `learn2mix,learn2mix:update_every=10`.
     #[arg(long, value_delimiter = ',')]
     pub strategies: Option<Vec<String>>,
-    /// learn2mix's rule: learn2mix (the paper), eg (exponentiated gradient) or tempered.
-    #[arg(long, value_parser = ["learn2mix", "eg", "tempered"])]
+    /// learn2mix's rule, one of the registered rules (`l2m list` shows them): learn2mix
+    /// (the paper), eg (exponentiated gradient), tempered.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(l2m_engine::rule_names()))]
     pub rule: Option<String>,
     /// Step size of exponentiated gradient: learn2mix with --rule eg, and group-dro.
     #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]

@@ -5,6 +5,21 @@ use serde::{Deserialize, Serialize};
 use crate::mixture::check_step;
 use crate::{CoreError, MixingRule, Mixture, Result};
 
+/// The registry's entry of [`ExponentiatedGradient`] ([`crate::rules`]).
+pub(crate) const ENTRY: crate::rules::RuleEntry = crate::rules::RuleEntry::new(
+    "eg",
+    "alpha_i <- alpha_i exp(eta L_i), normalised (Group DRO's rule on batch proportions)",
+    &[crate::rules::RuleParam {
+        name: "eta",
+        default: Some(DEFAULT_ETA),
+        summary: "step size, finite and positive",
+    }],
+    |v| Ok(Box::new(ExponentiatedGradient::new(v("eta"))?)),
+);
+
+/// The step size of the EG rule when none is given (Group DRO's default).
+pub const DEFAULT_ETA: f64 = 0.01;
+
 /// Exponentiated gradient (Sagawa et al. 2020, Group DRO's update of its group weights):
 /// `alpha_i <- alpha_i exp(eta L_i) / sum_j alpha_j exp(eta L_j)`.
 ///

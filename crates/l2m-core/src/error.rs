@@ -75,6 +75,22 @@ pub enum CoreError {
         /// What is expected, e.g. "in (0, 1]".
         expected: &'static str,
     },
+    /// A mixing rule's parameter that has no default and was not given.
+    #[error("rule {rule} needs {name}")]
+    MissingParameter {
+        /// The rule.
+        rule: &'static str,
+        /// The parameter.
+        name: &'static str,
+    },
+    /// A rule name that is not registered ([`crate::rules::RULES`]).
+    #[error("unknown rule {name:?}: expected one of {known}")]
+    UnknownRule {
+        /// The name given.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
     /// Testbed constants that do not define a strongly convex problem.
     #[error("invalid testbed: {0}")]
     InvalidTestbed(String),

@@ -3,9 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Allocation, Cadence, ClassLossEstimate, CoreError, CyclicSampler, Estimator,
-    ExponentiatedGradient, Floored, Learn2Mix, Mixer, MixingRule, Mixture, Result, Schedule,
-    ScheduleState, Static, Tempered,
+    Allocation, Cadence, ClassLossEstimate, CoreError, CyclicSampler, Estimator, Floored, Mixer,
+    MixingRule, Mixture, Result, Schedule, ScheduleState, Static,
 };
 
 /// The rule a [`Learn2MixSampler`] moves its proportions with.
@@ -34,13 +33,18 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Built through the registry ([`crate::rules`]), as every rule a caller names is.
     fn build(self) -> Result<Box<dyn MixingRule>> {
-        Ok(match self {
-            Rule::Learn2Mix { gamma } => Box::new(Learn2Mix::new(gamma)?),
-            Rule::ExponentiatedGradient { eta } => Box::new(ExponentiatedGradient::new(eta)?),
-            Rule::Tempered { gamma, temperature } => Box::new(Tempered::new(gamma, temperature)?),
-            Rule::Fixed => Box::new(Static),
-        })
+        let (name, params): (&str, Vec<(&str, f64)>) = match self {
+            Rule::Learn2Mix { gamma } => ("learn2mix", vec![("gamma", gamma)]),
+            Rule::ExponentiatedGradient { eta } => ("eg", vec![("eta", eta)]),
+            Rule::Tempered { gamma, temperature } => (
+                "tempered",
+                vec![("gamma", gamma), ("temperature", temperature)],
+            ),
+            Rule::Fixed => return Ok(Box::new(Static)),
+        };
+        crate::rules::rule(name)?.build(&|p| params.iter().find(|(n, _)| *n == p).map(|(_, v)| *v))
     }
 }
 

@@ -13,6 +13,7 @@ mod mixer;
 mod mixture;
 mod rng;
 mod rule;
+pub mod rules;
 mod sampler;
 mod schedule;
 mod shard;
@@ -20,7 +21,7 @@ mod tempered;
 pub mod testbed;
 
 pub use allocation::Allocation;
-pub use eg::ExponentiatedGradient;
+pub use eg::{DEFAULT_ETA, ExponentiatedGradient};
 pub use error::{CoreError, Result};
 pub use estimate::{ClassLossAccumulator, ClassLossEstimate, Estimator};
 pub use floor::Floored;

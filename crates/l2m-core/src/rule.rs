@@ -18,6 +18,18 @@ pub trait MixingRule: std::fmt::Debug + Send + Sync {
     fn step(&self, alpha: &Mixture, losses: &[f64]) -> Result<Mixture>;
 }
 
+/// The registry's entry of [`Learn2Mix`] ([`crate::rules`]).
+pub(crate) const LEARN2MIX: crate::rules::RuleEntry = crate::rules::RuleEntry::new(
+    "learn2mix",
+    "alpha <- alpha + gamma (L / 1^T L - alpha) (the paper)",
+    &[crate::rules::RuleParam {
+        name: "gamma",
+        default: None,
+        summary: "mixing rate in (0, 1]",
+    }],
+    |v| Ok(Box::new(Learn2Mix::new(v("gamma"))?)),
+);
+
 /// The learn2mix rule (Algorithm 2 of the paper):
 /// `alpha <- alpha + gamma * (L / 1^T L - alpha)`.
 ///

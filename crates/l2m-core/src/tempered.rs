@@ -5,6 +5,25 @@ use serde::{Deserialize, Serialize};
 use crate::mixture::check_step;
 use crate::{CoreError, Learn2Mix, MixingRule, Mixture, Result};
 
+/// The registry's entry of [`Tempered`] ([`crate::rules`]).
+pub(crate) const ENTRY: crate::rules::RuleEntry = crate::rules::RuleEntry::new(
+    "tempered",
+    "learn2mix toward L^(1/T), normalised",
+    &[
+        crate::rules::RuleParam {
+            name: "gamma",
+            default: None,
+            summary: "mixing rate in (0, 1]",
+        },
+        crate::rules::RuleParam {
+            name: "temperature",
+            default: Some(1.0),
+            summary: "temperature T > 0 (1: learn2mix)",
+        },
+    ],
+    |v| Ok(Box::new(Tempered::new(v("gamma"), v("temperature"))?)),
+);
+
 /// learn2mix toward a tempered target: `alpha <- alpha + gamma (t - alpha)` with
 /// `t_i = L_i^(1/T) / sum_j L_j^(1/T)`.
 ///

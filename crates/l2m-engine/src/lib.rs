@@ -48,6 +48,7 @@ pub use variant::{Variant, preset_variant};
 
 // What the engine's API hands out, re-exported where a user looks first.
 pub use l2m_core::convergence::{Direction, Summary};
+pub use l2m_core::rules::{self, rule_names};
 pub use l2m_data::{ClassDataset, Imbalance, TaskKind};
 pub use l2m_models::{
     BoxedModel, DeviceKind, LeNet5Config, LeNetCifarConfig, MlpConfig, Model, ModelConfig,

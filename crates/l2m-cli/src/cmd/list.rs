@@ -39,7 +39,31 @@ pub fn run() -> anyhow::Result<()> {
             }),
         ]);
     }
-    writeln!(std::io::stdout().lock(), "{table}")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{table}")?;
+    // The open families, from their registries: a strategy or rule added there is here.
+    let mut strategies = Table::new();
+    strategies.load_preset(UTF8_FULL_CONDENSED);
+    strategies.set_header(["strategy", "what it does"]);
+    for e in l2m_engine::strategy::REGISTRY {
+        strategies.add_row([e.name, e.summary]);
+    }
+    writeln!(out, "\n{strategies}")?;
+    let mut rules = Table::new();
+    rules.load_preset(UTF8_FULL_CONDENSED);
+    rules.set_header(["learn2mix rule (--rule)", "update", "parameters"]);
+    for r in l2m_engine::rules::RULES {
+        let params: Vec<String> = r
+            .params
+            .iter()
+            .map(|p| match p.default {
+                Some(d) => format!("{} (default {d}): {}", p.name, p.summary),
+                None => format!("{}: {}", p.name, p.summary),
+            })
+            .collect();
+        rules.add_row([r.name.to_string(), r.summary.to_string(), params.join("; ")]);
+    }
+    writeln!(out, "\n{rules}")?;
     Ok(())
 }
 

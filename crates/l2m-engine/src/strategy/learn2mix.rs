@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use l2m_core::{
-    Allocation, Cadence, CyclicSampler, Estimator, ExponentiatedGradient, Floored, Learn2Mix,
-    Mixer, MixingRule, Mixture, Schedule, Tempered,
+    Allocation, Cadence, CyclicSampler, Estimator, Floored, Learn2Mix, Mixer, MixingRule, Mixture,
+    Schedule,
 };
 
 use rand::seq::SliceRandom;
@@ -18,23 +18,57 @@ use super::batches::MixedBatches;
 use super::{Defaults, Evaluate, Setup, Strategy, StrategyOptions};
 use crate::{EngineError, Result};
 
-/// The rule that moves the proportions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum RuleKind {
-    /// `alpha <- alpha + gamma (L / 1^T L - alpha)` (the paper).
-    #[default]
-    Learn2mix,
-    /// `alpha_i <- alpha_i exp(eta L_i)`, normalised (Group DRO's rule on batch proportions).
-    Eg,
-    /// learn2mix toward `L^(1/T)`, normalised.
-    Tempered,
+/// The rule that moves the proportions: a name registered in [`l2m_core::rules`]
+/// (`learn2mix`, `eg`, `tempered`, ...), written as that name in TOML and JSON. A rule
+/// added to the registry is accepted here without a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct RuleKind(&'static str);
+
+impl<'de> Deserialize<'de> for RuleKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Self::try_from(name).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for RuleKind {
+    fn default() -> Self {
+        Self("learn2mix")
+    }
 }
 
 impl RuleKind {
+    /// The rule registered as `name`.
+    pub fn named(name: &str) -> Result<Self> {
+        Ok(Self(l2m_core::rules::rule(name)?.name))
+    }
+
+    /// Its registered name.
+    pub fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn entry(&self) -> Result<&'static l2m_core::rules::RuleEntry> {
+        Ok(l2m_core::rules::rule(self.0)?)
+    }
+
     fn is_default(&self) -> bool {
-        *self == RuleKind::Learn2mix
+        *self == Self::default()
+    }
+}
+
+impl TryFrom<String> for RuleKind {
+    type Error = String;
+
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        Self::named(&name).map_err(|e| e.to_string())
+    }
+}
+
+impl From<RuleKind> for String {
+    fn from(r: RuleKind) -> String {
+        r.0.to_string()
     }
 }
 
@@ -97,9 +131,6 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
-/// The step size of the EG rule when none is given (Group DRO's default).
-pub const DEFAULT_ETA: f64 = 0.01;
-
 /// Options of learn2mix. Only `gamma` is required; the others default to the paper's
 /// behaviour and are left out of the configuration when they have their default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,18 +188,22 @@ impl Learn2MixOptions {
 
     /// The rule these options describe, floored when asked.
     pub fn rule(&self) -> Result<Box<dyn MixingRule>> {
-        let inner: Box<dyn MixingRule> = match self.rule {
-            RuleKind::Learn2mix => Box::new(Learn2Mix::new(self.gamma)?),
-            RuleKind::Eg => Box::new(ExponentiatedGradient::new(self.eta.unwrap_or(DEFAULT_ETA))?),
-            RuleKind::Tempered => {
-                Box::new(Tempered::new(self.gamma, self.temperature.unwrap_or(1.0))?)
-            }
-        };
+        let inner = self.rule.entry()?.build(&|name| self.parameter(name))?;
         Ok(if self.floor > 0.0 {
             Box::new(Floored::new(inner, self.floor)?)
         } else {
             inner
         })
+    }
+
+    /// The value of a rule parameter these options hold (`None`: the rule's default).
+    fn parameter(&self, name: &str) -> Option<f64> {
+        match name {
+            "gamma" => Some(self.gamma),
+            "eta" => self.eta,
+            "temperature" => self.temperature,
+            _ => None,
+        }
     }
 
     /// The update cadence.
@@ -183,20 +218,24 @@ impl StrategyOptions for Learn2MixOptions {
     }
 
     fn validate(&self) -> Result<()> {
-        let misplaced = |option: &str, rule: &str| {
-            Err(EngineError::Strategy {
-                strategy: "learn2mix".into(),
-                message: format!(
-                    "{option} applies to rule {rule} only (rule is {:?})",
-                    self.rule
-                ),
-            })
-        };
-        if self.eta.is_some() && self.rule != RuleKind::Eg {
-            return misplaced("eta", "eg");
-        }
-        if self.temperature.is_some() && self.rule != RuleKind::Tempered {
-            return misplaced("temperature", "tempered");
+        // A rule parameter given for a rule that does not read it is a mistake, named.
+        let entry = self.rule.entry()?;
+        for (option, given) in [("eta", self.eta), ("temperature", self.temperature)] {
+            if given.is_some() && !entry.takes(option) {
+                let takers: Vec<&str> = l2m_core::rules::RULES
+                    .iter()
+                    .filter(|r| r.takes(option))
+                    .map(|r| r.name)
+                    .collect();
+                return Err(EngineError::Strategy {
+                    strategy: "learn2mix".into(),
+                    message: format!(
+                        "{option} applies to rule {} only (rule is {:?})",
+                        takers.join(", "),
+                        self.rule.name()
+                    ),
+                });
+            }
         }
         Learn2Mix::new(self.gamma)?;
         self.rule()?;
