@@ -116,10 +116,7 @@ pub(crate) fn save(
     let path = dir.join(&name);
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     {
-        let vars = varmap
-            .data()
-            .lock()
-            .map_err(|_| EngineError::Checkpoint("parameter map lock poisoned".into()))?;
+        let vars = varmap.data().lock().map_err(|_| EngineError::Poisoned)?;
         for (n, v) in vars.iter() {
             tensors.insert(format!("param.{n}"), v.as_tensor().clone());
         }
@@ -129,7 +126,10 @@ pub(crate) fn save(
     let tmp = crate::atomic::exclusive_temp(&path)?;
     // A full disk (or any write error) names the checkpoint it was writing.
     candle_core::safetensors::save(&tensors, tmp.path()).map_err(|e| {
-        EngineError::Checkpoint(format!("{}: cannot write the tensors: {e}", path.display()))
+        EngineError::CheckpointWrite {
+            path: path.clone(),
+            reason: format!("the tensors: {e}"),
+        }
     })?;
     if sync {
         fs::File::open(tmp.path())
@@ -185,10 +185,10 @@ pub(crate) fn load_state(dir: &Path) -> Result<Option<CheckpointState>> {
     let first = if current.is_file() {
         verified(dir, &current)
     } else {
-        Err(EngineError::Checkpoint(format!(
-            "{}: missing (a crash between two commits)",
-            current.display()
-        )))
+        Err(EngineError::Resume {
+            path: current.clone(),
+            reason: "missing (a crash between two commits)".into(),
+        })
     };
     let problem = match first {
         Ok(state) => return Ok(Some(state)),
@@ -224,19 +224,21 @@ fn verified(dir: &Path, path: &Path) -> Result<CheckpointState> {
     }
     let expected = state.state_sha256.clone().unwrap_or_default();
     if state_checksum(&state)? != expected {
-        return Err(EngineError::Checkpoint(format!(
-            "{}: its content does not match its checksum (edited or corrupt)",
-            path.display()
-        )));
+        return Err(EngineError::Resume {
+            path: path.to_path_buf(),
+            reason: "its content does not match its checksum (edited or corrupt)".into(),
+        });
     }
     let tensors = dir.join(&state.tensors);
     let bytes = fs::read(&tensors).map_err(io(&tensors))?;
     if Some(sha256_hex(&bytes)) != state.tensors_sha256 {
-        return Err(EngineError::Checkpoint(format!(
-            "{}: the tensors do not match the checksum in {} (corrupt)",
-            tensors.display(),
-            path.display()
-        )));
+        return Err(EngineError::Resume {
+            path: tensors.clone(),
+            reason: format!(
+                "the tensors do not match the checksum in {} (corrupt)",
+                path.display()
+            ),
+        });
     }
     Ok(state)
 }
@@ -255,8 +257,9 @@ fn read_state_file(path: &Path) -> Result<CheckpointState> {
         2 | FORMAT => {}
         1 => {
             // Format 1 kept the batch policy's state and the importance generator apart.
-            let mut policy = state.policy.take().ok_or_else(|| {
-                EngineError::Checkpoint(format!("{}: format 1 without a policy", path.display()))
+            let mut policy = state.policy.take().ok_or_else(|| EngineError::Resume {
+                path: path.to_path_buf(),
+                reason: "format 1 without a policy".into(),
             })?;
             if let (Some(rng), Some(map)) = (state.importance_rng.take(), policy.as_object_mut()) {
                 map.insert(
@@ -271,10 +274,10 @@ fn read_state_file(path: &Path) -> Result<CheckpointState> {
             state.format = 2;
         }
         other => {
-            return Err(EngineError::Checkpoint(format!(
-                "{}: format {other} (this build reads formats 1 to {FORMAT})",
-                path.display()
-            )));
+            return Err(EngineError::Resume {
+                path: path.to_path_buf(),
+                reason: format!("format {other} (this build reads formats 1 to {FORMAT})"),
+            });
         }
     }
     Ok(state)
@@ -289,26 +292,29 @@ pub(crate) fn restore_tensors(
     device: &Device,
 ) -> Result<()> {
     let path: PathBuf = dir.join(&state.tensors);
-    let context = |e: EngineError| EngineError::Checkpoint(format!("{}: {e}", path.display()));
+    let context = |e: EngineError| EngineError::Resume {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
     let tensors = candle_core::safetensors::load(&path, device)
         .map_err(|e| context(EngineError::Candle(e)))?;
     {
-        let vars = varmap
-            .data()
-            .lock()
-            .map_err(|_| EngineError::Checkpoint("parameter map lock poisoned".into()))?;
+        let vars = varmap.data().lock().map_err(|_| EngineError::Poisoned)?;
         for (n, v) in vars.iter() {
             let key = format!("param.{n}");
-            let t = tensors.get(&key).ok_or_else(|| {
-                EngineError::Checkpoint(format!("{}: no tensor {key}", path.display()))
+            let t = tensors.get(&key).ok_or_else(|| EngineError::Resume {
+                path: path.clone(),
+                reason: format!("no tensor {key}"),
             })?;
             if t.shape() != v.shape() {
-                return Err(EngineError::Checkpoint(format!(
-                    "{}: {key} has shape {:?}, the model needs {:?}",
-                    path.display(),
-                    t.dims(),
-                    v.dims()
-                )));
+                return Err(EngineError::Resume {
+                    path: path.clone(),
+                    reason: format!(
+                        "{key} has shape {:?}, the model needs {:?}",
+                        t.dims(),
+                        v.dims()
+                    ),
+                });
             }
             v.set(&t.to_dtype(v.dtype())?)?;
         }
@@ -324,11 +330,13 @@ pub fn finished_run(dir: &Path, epochs: usize) -> Result<Option<TrainOutcome>> {
         return Ok(None);
     };
     if state.epoch > epochs {
-        return Err(EngineError::Checkpoint(format!(
-            "{} holds {} epochs, more than the {epochs} configured",
-            dir.display(),
-            state.epoch
-        )));
+        return Err(EngineError::Resume {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "it holds {} epochs, more than the {epochs} configured",
+                state.epoch
+            ),
+        });
     }
     if state.epoch < epochs {
         return Ok(None);
@@ -344,11 +352,10 @@ pub(crate) fn committed_records(dir: &Path, epoch: usize) -> Result<Vec<EpochRec
     let path = RunFiles::new(dir).records_jsonl();
     let mut records = read_records(&path)?;
     if records.len() < epoch {
-        return Err(EngineError::Checkpoint(format!(
-            "{} holds {} epochs, the checkpoint {epoch}",
-            path.display(),
-            records.len()
-        )));
+        return Err(EngineError::Resume {
+            path: path.clone(),
+            reason: format!("it holds {} epochs, the checkpoint {epoch}", records.len()),
+        });
     }
     records.truncate(epoch);
     Ok(records)

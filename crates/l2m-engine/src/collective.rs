@@ -48,10 +48,10 @@ pub trait Collective {
         self.broadcast_f64(&mut wide)?;
         for (b, w) in data.iter_mut().zip(wide) {
             if !(0.0..=255.0).contains(&w) || w.fract() != 0.0 {
-                return Err(EngineError::Config(format!(
-                    "rank {} received {w} in a byte broadcast",
-                    self.rank()
-                )));
+                return Err(EngineError::Transport {
+                    rank: self.rank(),
+                    what: format!("a byte broadcast delivered {w}"),
+                });
             }
             // In range and whole: the cast is exact.
             *b = w as u8;
@@ -90,12 +90,13 @@ pub fn check_in_step(comm: &dyn Collective, state: &[f64], epoch: usize) -> Resu
         .map(|v| v.to_bits())
         .ne(state.iter().map(|v| v.to_bits()))
     {
-        return Err(EngineError::Config(format!(
-            "rank {} of {} no longer agrees with rank 0 after epoch {epoch} (mixture and \
-             parameter checksum {state:?} against {lead:?})",
-            comm.rank(),
-            comm.ranks()
-        )));
+        return Err(EngineError::RanksDisagree {
+            rank: comm.rank(),
+            ranks: comm.ranks(),
+            epoch,
+            state: state.to_vec(),
+            lead,
+        });
     }
     Ok(())
 }

@@ -81,6 +81,49 @@ pub enum EngineError {
         /// What went wrong.
         reason: String,
     },
+    /// A run folder's checkpoint (or the records beside it) that cannot be resumed from.
+    #[error("cannot resume from {path}: {reason}")]
+    Resume {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A checkpoint that could not be written (a full disk, say).
+    #[error("{path}: cannot write the checkpoint: {reason}")]
+    CheckpointWrite {
+        /// The file being written.
+        path: PathBuf,
+        /// The cause.
+        reason: String,
+    },
+    /// The transport of a data-parallel group failed (MPI, NCCL).
+    #[error("rank {rank}: the process group's transport failed: {what}")]
+    Transport {
+        /// The rank that saw the failure.
+        rank: usize,
+        /// What failed.
+        what: String,
+    },
+    /// A rank whose mixture or parameters no longer have rank 0's bits.
+    #[error(
+        "rank {rank} of {ranks} no longer agrees with rank 0 after epoch {epoch} (mixture and parameter checksum {state:?} against {lead:?})"
+    )]
+    RanksDisagree {
+        /// The rank.
+        rank: usize,
+        /// The group's size.
+        ranks: usize,
+        /// The epoch checked.
+        epoch: usize,
+        /// This rank's state.
+        state: Vec<f64>,
+        /// Rank 0's state.
+        lead: Vec<f64>,
+    },
+    /// The parameter map's lock was poisoned by a thread that panicked holding it.
+    #[error("the parameter map's lock is poisoned (a thread panicked while holding it)")]
+    Poisoned,
     /// A checkpoint that cannot be resumed from.
     #[error("cannot resume: {0}")]
     Checkpoint(String),

@@ -83,10 +83,7 @@ pub(crate) fn fresh(
         perturb_parameters(&varmap, std, &mut seeded_rng(seed, RngStream::Perturbation))?;
     }
     let params: Vec<_> = {
-        let vars = varmap
-            .data()
-            .lock()
-            .map_err(|_| EngineError::Config("parameter map lock poisoned".into()))?;
+        let vars = varmap.data().lock().map_err(|_| EngineError::Poisoned)?;
         let mut named: Vec<_> = vars
             .iter()
             .filter(|(n, _)| l2m_models::layers::is_parameter(n))

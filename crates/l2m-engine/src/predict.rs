@@ -274,10 +274,7 @@ pub(crate) fn save_model(varmap: &VarMap, dir: &Path) -> Result<String> {
     let path = dir.join(MODEL_FILE);
     let tmp = crate::atomic::exclusive_temp(&path)?;
     let tensors: std::collections::HashMap<String, Tensor> = {
-        let vars = varmap
-            .data()
-            .lock()
-            .map_err(|_| EngineError::Checkpoint("parameter map lock poisoned".into()))?;
+        let vars = varmap.data().lock().map_err(|_| EngineError::Poisoned)?;
         vars.iter()
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect()

@@ -35,8 +35,11 @@ impl std::fmt::Debug for Nccl<'_> {
     }
 }
 
-fn nccl_error(what: &str, e: impl std::fmt::Debug) -> EngineError {
-    EngineError::Config(format!("NCCL {what} failed: {e:?}"))
+fn nccl_error(rank: usize, what: &str, e: impl std::fmt::Debug) -> EngineError {
+    EngineError::Transport {
+        rank,
+        what: format!("NCCL {what}: {e:?}"),
+    }
 }
 
 impl<'a> Nccl<'a> {
@@ -52,7 +55,7 @@ impl<'a> Nccl<'a> {
         };
         let mut bytes = [0u8; 128];
         if host.rank() == 0 {
-            let id = Id::new().map_err(|e| nccl_error("creating the unique id", e))?;
+            let id = Id::new().map_err(|e| nccl_error(host.rank(), "creating the unique id", e))?;
             for (b, &c) in bytes.iter_mut().zip(id.internal()) {
                 *b = c.to_ne_bytes()[0];
             }
@@ -60,7 +63,7 @@ impl<'a> Nccl<'a> {
         host.broadcast_bytes(&mut bytes)?;
         let id = Id::uninit(bytes.map(|b| std::ffi::c_char::from_ne_bytes([b])));
         let comm = Comm::from_rank(cuda.cuda_stream(), host.rank(), host.ranks(), id)
-            .map_err(|e| nccl_error("joining the communicator", e))?;
+            .map_err(|e| nccl_error(host.rank(), "joining the communicator", e))?;
         Ok(Self {
             host,
             comm,
@@ -75,15 +78,15 @@ impl<'a> Nccl<'a> {
         if self.host.rank() == 0 {
             self.comm
                 .reduce(src, Some(&mut dst), &ReduceOp::Sum, 0)
-                .map_err(|e| nccl_error("reduce", e))?;
+                .map_err(|e| nccl_error(self.host.rank(), "reduce", e))?;
         } else {
             self.comm
                 .reduce(src, None::<&mut CudaSlice<f32>>, &ReduceOp::Sum, 0)
-                .map_err(|e| nccl_error("reduce", e))?;
+                .map_err(|e| nccl_error(self.host.rank(), "reduce", e))?;
         }
         self.comm
             .broadcast_in_place(&mut dst, 0)
-            .map_err(|e| nccl_error("broadcast", e))?;
+            .map_err(|e| nccl_error(self.host.rank(), "broadcast", e))?;
         Ok(dst)
     }
 }
@@ -142,7 +145,7 @@ impl Collective for Nccl<'_> {
                 let mut own = dev.alloc_zeros::<f32>(end - start)?;
                 dev.cuda_stream()
                     .memcpy_dtod(&part, &mut own)
-                    .map_err(|e| nccl_error("copying the gradient", e))?;
+                    .map_err(|e| nccl_error(self.host.rank(), "copying the gradient", e))?;
                 self.sum_slice(&own, dev)?
             }
         };
