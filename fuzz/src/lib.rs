@@ -498,7 +498,8 @@ fn checkpoint_data() -> &'static l2m_engine::LoadedData {
 fn spec(strategy: &str) -> l2m_engine::StrategySpec {
     let cfg = checkpoint_config(TEMPLATE_EPOCHS);
     let gamma = cfg.gamma().unwrap_or(0.5);
-    l2m_engine::StrategySpec::parse(strategy, gamma)
+    l2m_engine::StrategySpec::parse(strategy)
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(gamma)))
         .unwrap_or_else(|e| panic!("strategy {strategy}: {e}"))
 }
 

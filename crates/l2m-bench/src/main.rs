@@ -160,7 +160,8 @@ fn engine_epoch(
 ) -> anyhow::Result<(f64, serde_json::Value)> {
     cfg.epochs = 1;
     cfg.seeds = vec![0];
-    let spec = StrategySpec::parse(strategy, cfg.gamma().unwrap_or(0.1))?;
+    let spec = StrategySpec::parse(strategy)?
+        .with_option_if_any("gamma", serde_json::json!(cfg.gamma().unwrap_or(0.1)))?;
     let n = train.len();
     let data = LoadedData {
         train,

@@ -546,19 +546,32 @@ impl Budget {
     }
 }
 
+/// The strategy item `item` (`KIND[:OPTION=VALUE]...`), with the option `key` set to
+/// `value` when the strategy has it and the item does not set it itself.
+fn item_with(item: &str, key: &str, value: Option<f64>) -> l2m_engine::Result<StrategySpec> {
+    let spec = StrategySpec::parse_item(item)?;
+    match value {
+        Some(v) if !item.contains(&format!(":{key}=")) => {
+            spec.with_option_if_any(key, serde_json::json!(v))
+        }
+        _ => Ok(spec),
+    }
+}
+
 impl Overrides {
     /// `cfg` with these flags applied, validated.
     pub fn apply(&self, mut cfg: ExperimentConfig) -> anyhow::Result<ExperimentConfig> {
         self.budget.apply(&mut cfg)?;
-        let gamma = self.gamma.or(cfg.gamma()).unwrap_or(0.1);
         if let Some(names) = &self.strategies {
+            // The experiment's mixing rate carries over to the strategies named here,
+            // unless an item sets its own.
+            let carried = cfg.gamma();
             cfg.strategies = names
                 .iter()
-                .map(|n| StrategySpec::parse_item(n.trim(), gamma))
+                .map(|n| item_with(n.trim(), "gamma", carried))
                 .collect::<Result<_, _>>()
                 .map_err(|e| anyhow::anyhow!("--strategies: {e}"))?;
         }
-        cfg.set_gamma(gamma);
         self.apply_strategy_options(&mut cfg)?;
         cfg.validate()?;
         if self.metric.needs_classes() && cfg.task != l2m_engine::Task::Classification {
@@ -577,6 +590,9 @@ impl Overrides {
     /// The strategy options given as flags, as (flag, option, value).
     fn strategy_options(&self) -> Vec<(&'static str, &'static str, serde_json::Value)> {
         let mut v = Vec::new();
+        if let Some(x) = self.gamma {
+            v.push(("--gamma", "gamma", serde_json::json!(x)));
+        }
         if let Some(r) = &self.rule {
             v.push(("--rule", "rule", serde_json::json!(r)));
         }
@@ -808,10 +824,10 @@ impl SweepArgs {
             ..Overrides::default()
         };
         let base = overrides.apply(base)?;
-        let gamma = base.gamma().unwrap_or(0.1);
-        let strategy = StrategySpec::parse_item(&self.strategy, gamma)
+        let gamma = base.gamma();
+        let strategy = item_with(&self.strategy, "gamma", gamma)
             .map_err(|e| anyhow::anyhow!("--strategy: {e}"))?;
-        let reference = StrategySpec::parse_item(&self.reference, gamma)
+        let reference = item_with(&self.reference, "gamma", gamma)
             .map_err(|e| anyhow::anyhow!("--reference: {e}"))?;
         let mut axes = Vec::new();
         for (option, values) in [

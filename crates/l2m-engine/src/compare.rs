@@ -3,7 +3,7 @@
 use l2m_core::convergence::{self, Direction, Summary};
 
 use crate::options::RunOptions;
-use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo};
+use crate::{EpochRecord, ExperimentConfig, Result, RunDir, RunInfo, StrategySpec};
 
 pub use crate::metric::Metric;
 pub use crate::observer::Observer;
@@ -158,7 +158,7 @@ fn mean_vec(vs: &[&[f64]]) -> Vec<f64> {
 pub fn reference_index(cfg: &ExperimentConfig) -> usize {
     cfg.strategies
         .iter()
-        .position(|s| s.kind() == "learn2mix")
+        .position(StrategySpec::is_reference)
         .unwrap_or(0)
 }
 

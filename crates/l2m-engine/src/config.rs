@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use l2m_core::Learn2Mix;
 use l2m_data::load::imdb::Vocabulary;
 use l2m_data::own::{OwnData, Preprocessing, RowIds, SourceKind};
 use l2m_data::paper::{PaperDataset, PixelUse};
@@ -229,10 +228,6 @@ pub struct ExperimentConfig {
     /// code (see [`crate::variant`]).
     #[serde(default, skip_serializing_if = "Variant::is_table3")]
     pub variant: Variant,
-    /// A mixing rate that [`ExperimentConfig::set_gamma`] could not apply (reported by
-    /// `validate`).
-    #[serde(skip)]
-    gamma_override: Option<f64>,
 }
 
 /// Names of the built-in presets: the paper's 12 experiments.
@@ -473,14 +468,16 @@ pub fn preset(name: &str) -> Result<ExperimentConfig> {
         seeds: (0..5).collect(),
         strategies: names
             .iter()
-            .map(|n| StrategySpec::parse(n, r.gamma))
+            .map(|n| {
+                StrategySpec::parse(n)
+                    .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(r.gamma)))
+            })
             .collect::<Result<_>>()?,
         device: DeviceKind::Cpu,
         data_dir: default_data_dir(),
         limit: None,
         init_noise: None,
         variant: Variant::Table3,
-        gamma_override: None,
     })
 }
 
@@ -517,34 +514,44 @@ impl ExperimentConfig {
             seeds: (0..3).collect(),
             strategies: names
                 .iter()
-                .map(|n| StrategySpec::parse(n, 0.1))
+                .map(|n| StrategySpec::parse(n))
                 .collect::<Result<_>>()?,
             device: DeviceKind::Cpu,
             data_dir: default_data_dir(),
             limit: None,
             init_noise: None,
             variant: Variant::Table3,
-            gamma_override: None,
         })
     }
 
-    /// The learn2mix mixing rate, if learn2mix is among the strategies.
-    pub fn gamma(&self) -> Option<f64> {
-        self.strategies
-            .iter()
-            .find(|s| s.kind() == "learn2mix")
-            .and_then(|s| s.number("gamma"))
+    /// The numeric strategy option `key` (`gamma`, `eta`, ...) of the first strategy that
+    /// has it.
+    pub fn option(&self, key: &str) -> Option<f64> {
+        self.strategies.iter().find_map(|s| s.number(key))
     }
 
-    /// Sets the mixing rate of every learn2mix strategy (an invalid value is reported by
-    /// [`ExperimentConfig::validate`]).
-    pub fn set_gamma(&mut self, value: f64) {
-        self.gamma_override = None;
-        for s in &mut self.strategies {
-            if s.kind() == "learn2mix" && s.set_option("gamma", value.into()).is_err() {
-                self.gamma_override = Some(value);
+    /// The mixing rate: [`ExperimentConfig::option`] of `gamma` (learn2mix's option, like
+    /// any other strategy's).
+    pub fn gamma(&self) -> Option<f64> {
+        self.option("gamma")
+    }
+
+    /// Sets the numeric option `key` of every strategy that has it; a value a strategy
+    /// refuses is an error naming the option, and nothing is changed then.
+    pub fn set_option(&mut self, key: &str, value: f64) -> Result<()> {
+        let mut strategies = self.strategies.clone();
+        for s in &mut strategies {
+            if s.has_option(key) {
+                s.set_option(key, value.into())?;
             }
         }
+        self.strategies = strategies;
+        Ok(())
+    }
+
+    /// [`ExperimentConfig::set_option`] of `gamma`.
+    pub fn set_gamma(&mut self, value: f64) -> Result<()> {
+        self.set_option("gamma", value)
     }
 
     /// The model for data that has been loaded: a transformer takes the vocabulary size,
@@ -713,9 +720,6 @@ impl ExperimentConfig {
                 l2m_models::MAX_PARAMETERS
             ));
         }
-        if let Some(gamma) = self.gamma_override {
-            Learn2Mix::new(gamma)?;
-        }
         for s in &self.strategies {
             if s.needs_classes() && self.task != Task::Classification {
                 return bad(format!(
@@ -828,13 +832,14 @@ mod tests {
                 .contains("optimizer.lr")
         );
         let mut c = preset("mean-estimation").expect("preset");
-        c.set_gamma(2.0);
+        let before = c.clone();
         assert!(
-            c.validate()
+            c.set_gamma(2.0)
                 .expect_err("gamma")
                 .to_string()
                 .contains("gamma must be in (0, 1]")
         );
+        assert_eq!(c, before, "a refused value changes nothing");
         let mut c = preset("mean-estimation").expect("preset");
         c.seeds = vec![1, 1];
         assert!(
@@ -845,7 +850,7 @@ mod tests {
         );
         let mut c = preset("mean-estimation").expect("preset");
         c.strategies
-            .push(StrategySpec::parse("focal", 0.1).expect("focal"));
+            .push(StrategySpec::parse("focal").expect("focal"));
         assert!(
             c.validate()
                 .expect_err("focal")

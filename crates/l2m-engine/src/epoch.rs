@@ -210,7 +210,7 @@ impl WarmUp for WarmUpContext<'_> {
             seed: self.seed,
             device: self.device,
         };
-        let mut classical = StrategySpec::parse("classical", 1.0)?.build(&setup)?;
+        let mut classical = StrategySpec::parse("classical")?.build(&setup)?;
         for _ in 0..epochs {
             train_epoch(self.t, classical.as_mut(), &self.input)?;
         }

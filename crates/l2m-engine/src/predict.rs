@@ -173,10 +173,9 @@ pub fn predict(run_dir: &Path, input: &Path, choose: &Choose) -> Result<Predicti
                 names.join(", ")
             )));
         }
+        // The comparison's reference strategy (learn2mix when it ran).
         None => names
-            .iter()
-            .find(|n| **n == "learn2mix")
-            .or(names.first())
+            .get(crate::reference_index(&cfg))
             .map(|s| s.to_string())
             .unwrap_or_default(),
     };

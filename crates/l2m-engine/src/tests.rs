@@ -17,7 +17,7 @@ fn small(epochs: usize) -> ExperimentConfig {
     cfg.epochs = epochs;
     cfg.seeds = vec![7];
     cfg.optimizer.lr = 1e-3;
-    cfg.set_gamma(0.5);
+    cfg.set_gamma(0.5).expect("gamma");
     cfg
 }
 
@@ -29,7 +29,9 @@ fn load(cfg: &ExperimentConfig, seed: u64) -> LoadedData {
 
 fn run(cfg: &ExperimentConfig, strategy: &str, seed: u64) -> TrainOutcome {
     let data = load(cfg, seed);
-    let spec = StrategySpec::parse(strategy, cfg.gamma().expect("gamma")).expect("strategy");
+    let spec = StrategySpec::parse(strategy)
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(cfg.gamma().expect("gamma"))))
+        .expect("strategy");
     train(cfg, &spec, &data, seed, None, &mut RunOptions::new()).expect("train")
 }
 
@@ -158,7 +160,7 @@ fn divergence_names_epoch_and_strategy_and_keeps_records() {
     let mut cfg = small(5);
     cfg.optimizer.lr = 1e30;
     let data = load(&cfg, 7);
-    let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let spec = StrategySpec::parse("classical").expect("strategy");
     let e = train(
         &cfg,
         &spec,
@@ -190,7 +192,7 @@ fn batch_larger_than_the_training_set_is_a_clear_error() {
     let mut cfg = small(1);
     cfg.batch_size = 10_000;
     let data = load(&cfg, 7);
-    let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let spec = StrategySpec::parse("classical").expect("strategy");
     let e = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect_err("too big");
     assert!(
         e.to_string()
@@ -228,7 +230,7 @@ fn every_classification_strategy_trains_lenet5_on_real_mnist_from_the_same_weigh
     assert_eq!(data.train.class_sizes(), vec![60; 10]);
     let mut checksums = Vec::new();
     for name in strategy_names().into_iter().filter(|n| *n != "stratified") {
-        let spec = StrategySpec::parse(name, 0.1).expect("strategy");
+        let spec = StrategySpec::parse(name).expect("strategy");
         let o = train(&cfg, &spec, &data, 0, None, &mut RunOptions::new()).expect(name);
         checksums.push(o.info.init_checksum);
         assert_eq!(o.records.len(), 2, "{name}");
@@ -289,7 +291,7 @@ fn smote_balances_and_focal_changes_the_objective() {
     let data = load(&cfg, 0);
     let smote = train(
         &cfg,
-        &StrategySpec::parse("smote", 0.1).expect("smote"),
+        &StrategySpec::parse("smote").expect("smote"),
         &data,
         0,
         None,
@@ -314,7 +316,7 @@ fn smote_balances_and_focal_changes_the_objective() {
     );
     let cl = train(
         &cfg,
-        &StrategySpec::parse("classical", 0.1).expect("classical"),
+        &StrategySpec::parse("classical").expect("classical"),
         &data,
         0,
         None,
@@ -323,7 +325,7 @@ fn smote_balances_and_focal_changes_the_objective() {
     .expect("classical");
     let focal = train(
         &cfg,
-        &StrategySpec::parse("focal", 0.1).expect("focal"),
+        &StrategySpec::parse("focal").expect("focal"),
         &data,
         0,
         None,
@@ -490,7 +492,7 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
     cfg.eval_batch_size = 40;
     cfg.epochs = 4;
     cfg.optimizer.lr = 1e-3;
-    cfg.set_gamma(0.5);
+    cfg.set_gamma(0.5).expect("gamma");
     let data = tiny_images(3);
     for name in [
         "learn2mix",
@@ -505,7 +507,9 @@ fn an_interrupted_run_resumes_to_exactly_the_uninterrupted_records() {
         "learn2mix:update_every=3:ema=0.5:rule=eg:eta=0.5:floor=0.05",
         "learn2mix:loss_source=held-out:0.2:update_every=2",
     ] {
-        let spec = StrategySpec::parse_item(name, 0.5).expect("strategy");
+        let spec = StrategySpec::parse_item(name)
+            .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+            .expect("strategy");
         let straight_dir = tempfile::tempdir().expect("tempdir");
         let straight = train(
             &cfg,
@@ -597,9 +601,11 @@ fn learn2mix_moves_alpha_in_this_tiny_set_so_resuming_it_means_something() {
     let mut cfg = preset("cifar10").expect("preset");
     cfg.batch_size = 20;
     cfg.epochs = 2;
-    cfg.set_gamma(0.5);
+    cfg.set_gamma(0.5).expect("gamma");
     let data = tiny_images(3);
-    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let spec = StrategySpec::parse("learn2mix")
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+        .expect("strategy");
     let o = train(&cfg, &spec, &data, 3, None, &mut RunOptions::new()).expect("train");
     assert_ne!(o.records[0].alpha, o.records[1].alpha);
 }
@@ -611,7 +617,9 @@ fn learn2mix_moves_alpha_in_this_tiny_set_so_resuming_it_means_something() {
 fn a_corrupt_or_edited_checkpoint_falls_back_to_the_previous_one() {
     let cfg = small(4);
     let data = load(&cfg, 7);
-    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let spec = StrategySpec::parse("learn2mix")
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+        .expect("strategy");
     let straight = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("straight");
     let interrupted = |after: usize| {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -671,7 +679,9 @@ fn a_damaged_or_foreign_checkpoint_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = small(3);
     let data = load(&cfg, 7);
-    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let spec = StrategySpec::parse("learn2mix")
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+        .expect("strategy");
     let mut stop = StopAfter { after: 1, seen: 0 };
     train(
         &cfg,
@@ -683,7 +693,7 @@ fn a_damaged_or_foreign_checkpoint_is_a_clear_error() {
     )
     .expect_err("stopped");
     // Another strategy's run cannot continue this checkpoint.
-    let classical = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let classical = StrategySpec::parse("classical").expect("strategy");
     let e = train(
         &cfg,
         &classical,
@@ -731,7 +741,9 @@ fn the_thread_count_changes_no_number() {
     cfg.epochs = 2;
     cfg.optimizer.lr = 1e-3;
     let data = tiny_images(5);
-    let spec = StrategySpec::parse("learn2mix", 0.5).expect("strategy");
+    let spec = StrategySpec::parse("learn2mix")
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+        .expect("strategy");
     let on = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -825,7 +837,7 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
     authors.strategies = preset_variant("mean-estimation", Variant::Authors)
         .expect("variant")
         .strategies;
-    authors.set_gamma(0.5);
+    authors.set_gamma(0.5).expect("gamma");
     authors.init_noise = Some(0.05);
     authors.optimizer.weight_decay = 0.01;
     for (tag, cfg, names) in [
@@ -841,7 +853,11 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
         } else {
             names
                 .iter()
-                .map(|n| StrategySpec::parse(n, 0.5).expect("strategy"))
+                .map(|n| {
+                    StrategySpec::parse(n)
+                        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+                        .expect("strategy")
+                })
                 .collect()
         };
         for spec in specs {
@@ -855,7 +871,7 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
     img.eval_batch_size = 40;
     img.epochs = 3;
     img.optimizer.lr = 1e-3;
-    img.set_gamma(0.5);
+    img.set_gamma(0.5).expect("gamma");
     let data = tiny_images(3);
     // The AVX-512 kernels sum in another order: their own entries.
     let images = match (l2m_models::cpu_convolution(), l2m_models::cpu_matmul()) {
@@ -863,7 +879,9 @@ fn every_strategy_s_curves_are_unchanged_bit_for_bit() {
         (conv, matmul) => format!("images@{conv}+{matmul}"),
     };
     for name in strategy_names() {
-        let spec = StrategySpec::parse(name, 0.5).expect("strategy");
+        let spec = StrategySpec::parse(name)
+            .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+            .expect("strategy");
         let o = train(&img, &spec, &data, 3, None, &mut RunOptions::new()).expect("train");
         seen.push((format!("{images}/{name}"), fingerprint(&o.records)));
     }
@@ -902,7 +920,11 @@ fn summary_and_report_agree_and_learn2mix_is_the_reference() {
     cfg.seeds = vec![1, 2];
     cfg.strategies = ["classical", "learn2mix", "balanced"]
         .iter()
-        .map(|n| StrategySpec::parse(n, 0.5).expect("strategy"))
+        .map(|n| {
+            StrategySpec::parse(n)
+                .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+                .expect("strategy")
+        })
         .collect();
     let run_dir = RunDir::create(dir.path().join("run")).expect("dir");
     let c = run_experiment(&cfg, &run_dir, &mut RunOptions::new()).expect("run");
@@ -939,8 +961,9 @@ fn updating_every_epoch_s_steps_is_the_epoch_rule() {
     let data = load(&cfg, 7);
     let steps = data.train.len() / cfg.batch_size;
     let per_epoch = run(&cfg, "learn2mix", 7);
-    let spec =
-        StrategySpec::parse_item(&format!("learn2mix:update_every={steps}"), 0.5).expect("spec");
+    let spec = StrategySpec::parse_item(&format!("learn2mix:update_every={steps}"))
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+        .expect("spec");
     let per_steps = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("train");
     let strip = |o: TrainOutcome| {
         without_time(o.records)
@@ -953,7 +976,9 @@ fn updating_every_epoch_s_steps_is_the_epoch_rule() {
     };
     assert_eq!(strip(per_epoch), strip(per_steps));
     // A shorter period moves alpha differently.
-    let every2 = StrategySpec::parse_item("learn2mix:update_every=2", 0.5).expect("spec");
+    let every2 = StrategySpec::parse_item("learn2mix:update_every=2")
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+        .expect("spec");
     let o = train(&cfg, &every2, &data, 7, None, &mut RunOptions::new()).expect("train");
     assert_ne!(
         o.records[1].alpha,
@@ -967,7 +992,9 @@ fn updating_every_epoch_s_steps_is_the_epoch_rule() {
 fn a_held_out_loss_source_is_not_trained_on() {
     let cfg = small(3);
     let data = load(&cfg, 7);
-    let spec = StrategySpec::parse_item("learn2mix:loss_source=held-out:0.25", 0.5).expect("spec");
+    let spec = StrategySpec::parse_item("learn2mix:loss_source=held-out:0.25")
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+        .expect("spec");
     let o = train(&cfg, &spec, &data, 7, None, &mut RunOptions::new()).expect("train");
     let note = o
         .info
@@ -1009,7 +1036,7 @@ fn records_carry_imbalance_aware_metrics() {
     img.epochs = 2;
     img.optimizer.lr = 1e-3;
     let data = tiny_images(3);
-    let spec = StrategySpec::parse("classical", 0.5).expect("strategy");
+    let spec = StrategySpec::parse("classical").expect("strategy");
     let o = train(&img, &spec, &data, 3, None, &mut RunOptions::new()).expect("train");
     let last = o.records.last().expect("records");
     let confusion = o.info.confusion.expect("confusion");
@@ -1133,8 +1160,10 @@ fn a_sweep_pairs_every_point_with_the_reference_resumes_and_grows() {
     base.seeds = vec![1, 2];
     let sweep = |values: Vec<f64>| Sweep {
         base: base.clone(),
-        strategy: StrategySpec::parse("learn2mix", 0.5).expect("learn2mix"),
-        reference: StrategySpec::parse("classical", 0.5).expect("classical"),
+        strategy: StrategySpec::parse("learn2mix")
+            .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.5)))
+            .expect("learn2mix"),
+        reference: StrategySpec::parse("classical").expect("classical"),
         axes: vec![Axis {
             option: "gamma".into(),
             values,
@@ -1157,9 +1186,11 @@ fn a_sweep_pairs_every_point_with_the_reference_resumes_and_grows() {
         record::read_records(&p).expect("records")[3].test_metric
     };
     let mut plain = base.clone();
-    plain.set_gamma(0.9);
+    plain.set_gamma(0.9).expect("gamma");
     let data = load(&plain, 2);
-    let spec = StrategySpec::parse("learn2mix", 0.9).expect("spec");
+    let spec = StrategySpec::parse("learn2mix")
+        .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.9)))
+        .expect("spec");
     let direct = train(&plain, &spec, &data, 2, None, &mut RunOptions::new()).expect("train");
     let point = out.join("points/gamma=0.9");
     assert_eq!(direct.records[3].test_metric, last(&point, "gamma=0.9", 2));
@@ -1303,8 +1334,11 @@ mod data_parallel {
         ranks: usize,
         out: Option<&Path>,
     ) -> Vec<Result<TrainOutcome>> {
-        let spec =
-            StrategySpec::parse_item(strategy, cfg.gamma().expect("gamma")).expect("strategy");
+        let spec = StrategySpec::parse_item(strategy)
+            .and_then(|s| {
+                s.with_option_if_any("gamma", serde_json::json!(cfg.gamma().expect("gamma")))
+            })
+            .expect("strategy");
         let model = cfg.model_for(data).expect("model");
         std::thread::scope(|s| {
             let handles: Vec<_> = group(ranks)
@@ -1337,8 +1371,11 @@ mod data_parallel {
     /// Records of each rank against one process's: the same samples drawn per class, the
     /// losses, metric and mixture within `tol`; the mixture bit-identical across ranks.
     fn check(cfg: &ExperimentConfig, data: &LoadedData, strategy: &str, ranks: usize, tol: f64) {
-        let spec =
-            StrategySpec::parse_item(strategy, cfg.gamma().expect("gamma")).expect("strategy");
+        let spec = StrategySpec::parse_item(strategy)
+            .and_then(|s| {
+                s.with_option_if_any("gamma", serde_json::json!(cfg.gamma().expect("gamma")))
+            })
+            .expect("strategy");
         let single =
             train(cfg, &spec, data, cfg.seeds[0], None, &mut RunOptions::new()).expect("one");
         let outcomes: Vec<TrainOutcome> = on_ranks(cfg, data, strategy, ranks, None)

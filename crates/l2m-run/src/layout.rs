@@ -85,7 +85,7 @@ impl Layout {
 
     /// `seed-<seed>/`.
     pub fn seed(&self, seed: u64) -> PathBuf {
-        self.root.join(format!("{SEED_PREFIX}{seed}"))
+        self.root.join(format!("seed-{seed}"))
     }
 
     /// The seed a folder named `name` holds (`seed-3` -> 3).

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use l2m_core::{Allocation, Mixer, Mixture};
 
 use super::stratified::{Fixed, fixed_batches};
-use super::{Defaults, Setup, Strategy, StrategyOptions};
+use super::{Setup, Strategy, StrategyOptions};
 use crate::Result;
 
 /// Options of balanced batches.
@@ -20,7 +20,7 @@ pub struct BalancedOptions {
 }
 
 impl StrategyOptions for BalancedOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self::default()
     }
 

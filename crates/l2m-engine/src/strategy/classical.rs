@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use l2m_core::ShuffledSampler;
 
 use super::batches::{ShuffledBatches, shuffled_batch_source};
-use super::{Defaults, Setup, Strategy, StrategyOptions};
+use super::{Setup, Strategy, StrategyOptions};
 use crate::Result;
 
 /// Classical training has no options.
@@ -14,7 +14,7 @@ use crate::Result;
 pub struct ClassicalOptions {}
 
 impl StrategyOptions for ClassicalOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self {}
     }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use l2m_core::{Mixture, ShuffledSampler};
 
-use super::{Defaults, Setup, Strategy, StrategyOptions, WarmUp, state};
+use super::{Setup, Strategy, StrategyOptions, WarmUp, state};
 use crate::{EngineError, Result};
 
 /// Options of curriculum learning.
@@ -18,7 +18,7 @@ pub struct CurriculumOptions {
 }
 
 impl StrategyOptions for CurriculumOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self { warmup_epochs: 1 }
     }
 

@@ -8,7 +8,7 @@ use l2m_baselines::FocalLoss;
 
 use super::batches::{ShuffledBatches, shuffled_batch_source};
 use super::classical::shuffled;
-use super::{Defaults, Setup, Strategy, StrategyOptions};
+use super::{Setup, Strategy, StrategyOptions};
 use crate::{Result, Task};
 
 /// Options of focal training.
@@ -20,7 +20,7 @@ pub struct FocalOptions {
 }
 
 impl StrategyOptions for FocalOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self { gamma_focal: 2.0 }
     }
 

@@ -10,7 +10,7 @@ use l2m_core::{ExponentiatedGradient, MixingRule, Mixture};
 
 use super::batches::ShuffledBatches;
 use super::classical::shuffled;
-use super::{Defaults, Setup, Strategy, StrategyOptions, state};
+use super::{Setup, Strategy, StrategyOptions, state};
 use crate::{EngineError, Result};
 
 fn is_zero(v: &f64) -> bool {
@@ -30,7 +30,7 @@ pub struct GroupDroOptions {
 }
 
 impl StrategyOptions for GroupDroOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self {
             eta: 0.01,
             adjustment: 0.0,

@@ -8,7 +8,7 @@ use l2m_core::{Mixture, RngState, RngStream, seeded_rng};
 
 use super::batches::ShuffledBatches;
 use super::classical::shuffled;
-use super::{Defaults, Scorer, Setup, Strategy, StrategyOptions};
+use super::{Scorer, Setup, Strategy, StrategyOptions};
 use crate::{EngineError, Result};
 
 /// Importance sampling has no options.
@@ -17,7 +17,7 @@ use crate::{EngineError, Result};
 pub struct ImportanceOptions {}
 
 impl StrategyOptions for ImportanceOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self {}
     }
 

@@ -15,7 +15,7 @@ use l2m_core::{RngStream, seeded_rng};
 use l2m_data::ClassDataset;
 
 use super::batches::MixedBatches;
-use super::{Defaults, Evaluate, Setup, Strategy, StrategyOptions};
+use super::{Evaluate, Setup, Strategy, StrategyOptions};
 use crate::{EngineError, Result};
 
 /// The rule that moves the proportions: a name registered in [`l2m_core::rules`]
@@ -131,6 +131,10 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+/// The mixing rate when none is given (the toolkit's default for the user's data; each
+/// preset sets the paper's value).
+pub const DEFAULT_GAMMA: f64 = 0.1;
+
 /// Options of learn2mix. Only `gamma` is required; the others default to the paper's
 /// behaviour and are left out of the configuration when they have their default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,8 +217,8 @@ impl Learn2MixOptions {
 }
 
 impl StrategyOptions for Learn2MixOptions {
-    fn defaults(d: &Defaults) -> Self {
-        Self::paper(d.gamma)
+    fn defaults() -> Self {
+        Self::paper(DEFAULT_GAMMA)
     }
 
     fn validate(&self) -> Result<()> {

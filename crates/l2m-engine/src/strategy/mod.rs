@@ -49,7 +49,8 @@ pub const REGISTRY: &[StrategyEntry] = &[
     StrategyEntry::of::<Learn2MixOptions>(
         "learn2mix",
         "batches drawn class by class with proportions moved toward the class-wise losses",
-    ),
+    )
+    .reference(),
     StrategyEntry::of::<classical::ClassicalOptions>(
         "classical",
         "the training set shuffled and cut into batches",
@@ -89,13 +90,6 @@ pub fn strategy_names() -> Vec<&'static str> {
     REGISTRY.iter().map(|e| e.name).collect()
 }
 
-/// What the command line or a preset supplies when it names a strategy without options.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Defaults {
-    /// The experiment's mixing rate gamma (learn2mix).
-    pub gamma: f64,
-}
-
 /// What a strategy may look at when it is built for one run.
 pub struct Setup<'a> {
     /// The (imbalanced) training set of the run.
@@ -116,7 +110,7 @@ pub struct Setup<'a> {
 /// the strategy object they build.
 pub trait StrategyOptions: Serialize + DeserializeOwned + 'static {
     /// The options when only the name is given.
-    fn defaults(d: &Defaults) -> Self;
+    fn defaults() -> Self;
     /// Checks every value, naming the option.
     fn validate(&self) -> Result<()> {
         Ok(())
@@ -136,10 +130,13 @@ pub struct StrategyEntry {
     pub name: &'static str,
     /// One line for listings.
     pub summary: &'static str,
-    defaults: fn(&Defaults) -> Result<serde_json::Value>,
+    defaults: fn() -> Result<serde_json::Value>,
     normalise: fn(&'static str, serde_json::Value) -> Result<serde_json::Value>,
     needs_classes: fn(&serde_json::Value) -> Result<bool>,
     build: fn(&serde_json::Value, &Setup<'_>) -> Result<Box<dyn Strategy>>,
+    /// Whether comparisons take paired differences against this strategy (and `l2m
+    /// predict` uses its model) when it runs: the method under test, learn2mix.
+    pub is_reference: bool,
 }
 
 impl fmt::Debug for StrategyEntry {
@@ -167,8 +164,8 @@ fn to_json(options: &impl Serialize) -> Result<serde_json::Value> {
 impl StrategyEntry {
     /// The entry of the strategy whose options are `O`.
     pub const fn of<O: StrategyOptions>(name: &'static str, summary: &'static str) -> Self {
-        fn defaults<O: StrategyOptions>(d: &Defaults) -> Result<serde_json::Value> {
-            to_json(&O::defaults(d))
+        fn defaults<O: StrategyOptions>() -> Result<serde_json::Value> {
+            to_json(&O::defaults())
         }
         fn normalise<O: StrategyOptions>(
             name: &'static str,
@@ -200,7 +197,14 @@ impl StrategyEntry {
             normalise: normalise::<O>,
             needs_classes: needs_classes::<O>,
             build: build::<O>,
+            is_reference: false,
         }
+    }
+
+    /// Marks the entry as the reference of comparisons (one entry is).
+    pub const fn reference(mut self) -> Self {
+        self.is_reference = true;
+        self
     }
 }
 
@@ -252,22 +256,31 @@ impl PartialEq for StrategyEntry {
 }
 
 impl StrategySpec {
-    /// The strategy `name` with default options (learn2mix takes `gamma`); `l2m` is an
-    /// alias of learn2mix.
-    pub fn parse(name: &str, gamma: f64) -> Result<Self> {
+    /// The strategy `name` with its default options; `l2m` is an alias of learn2mix.
+    pub fn parse(name: &str) -> Result<Self> {
         let entry = entry(name)?;
-        let options = (entry.defaults)(&Defaults { gamma })?;
+        let options = (entry.defaults)()?;
         Self::with_options(entry.name, options)
+    }
+
+    /// This strategy with the option `key` set to `value` when it has that option (an
+    /// option it lacks leaves it as it is: `gamma` for a strategy without a mixing rate);
+    /// a bad value is an error naming the option.
+    pub fn with_option_if_any(mut self, key: &str, value: serde_json::Value) -> Result<Self> {
+        if self.has_option(key) {
+            self.set_option(key, value)?;
+        }
+        Ok(self)
     }
 
     /// Parses a command-line item `KIND[:OPTION=VALUE]...`, e.g. `learn2mix:update_every=10`
     /// (values are JSON where they parse as JSON, strings otherwise). An item with options is
     /// labelled with the item itself, `:` written as `+`, so that it can sit beside the
     /// plain strategy in one comparison.
-    pub fn parse_item(item: &str, gamma: f64) -> Result<Self> {
+    pub fn parse_item(item: &str) -> Result<Self> {
         let mut segments = item.split(':');
         let kind = segments.next().unwrap_or_default().trim();
-        let mut spec = Self::parse(kind, gamma)?;
+        let mut spec = Self::parse(kind)?;
         let mut labelled = false;
         // A segment without `=` continues the previous value (`loss_source=held-out:0.2`).
         let mut parts: Vec<String> = Vec::new();
@@ -301,6 +314,12 @@ impl StrategySpec {
         check_label(label)?;
         self.label = Some(label.to_string());
         Ok(())
+    }
+
+    /// Whether this is the registry's reference strategy (learn2mix), the one comparisons
+    /// take paired differences against when it runs.
+    pub fn is_reference(&self) -> bool {
+        self.entry.is_reference
     }
 
     /// The registered kind (`learn2mix`, `classical`, ...), whatever the label.
@@ -546,26 +565,30 @@ mod tests {
     #[test]
     fn parse_names() {
         assert_eq!(
-            StrategySpec::parse("classical", 0.1).expect("valid").name(),
+            StrategySpec::parse("classical").expect("valid").name(),
             "classical"
         );
-        let l = StrategySpec::parse("learn2mix", 0.3).expect("valid");
+        let l = StrategySpec::parse("learn2mix")
+            .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.3)))
+            .expect("valid");
         assert_eq!(l.number("gamma"), Some(0.3));
         for name in strategy_names() {
-            assert_eq!(StrategySpec::parse(name, 0.1).expect("known").name(), name);
+            assert_eq!(StrategySpec::parse(name).expect("known").name(), name);
         }
         assert_eq!(
-            StrategySpec::parse("l2m", 0.1).expect("alias").name(),
+            StrategySpec::parse("l2m").expect("alias").name(),
             "learn2mix"
         );
-        let e = StrategySpec::parse("dro", 0.1).expect_err("unknown");
+        let e = StrategySpec::parse("dro").expect_err("unknown");
         assert!(e.to_string().contains("unknown strategy \"dro\""), "{e}");
         assert!(e.to_string().contains("group-dro"), "{e}");
     }
 
     #[test]
     fn serde_round_trip_keeps_the_old_layout() {
-        let s = StrategySpec::parse("learn2mix", 0.01).expect("valid");
+        let s = StrategySpec::parse("learn2mix")
+            .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(0.01)))
+            .expect("valid");
         let json = serde_json::to_string(&s).expect("json");
         assert_eq!(
             json,
@@ -575,8 +598,7 @@ mod tests {
             serde_json::from_str(r#"{"kind":"learn2mix","gamma":0.5}"#).expect("defaults");
         assert_eq!(back.name(), "learn2mix");
         assert_eq!(
-            serde_json::to_string(&StrategySpec::parse("classical", 0.1).expect("c"))
-                .expect("json"),
+            serde_json::to_string(&StrategySpec::parse("classical").expect("c")).expect("json"),
             r#"{"kind":"classical"}"#
         );
         let e = serde_json::from_str::<StrategySpec>(r#"{"kind":"learn2mix","gama":0.5}"#)
@@ -586,8 +608,7 @@ mod tests {
 
     #[test]
     fn items_with_options_are_labelled() {
-        let s =
-            StrategySpec::parse_item("learn2mix:update_every=10:floor=0.01", 0.1).expect("item");
+        let s = StrategySpec::parse_item("learn2mix:update_every=10:floor=0.01").expect("item");
         assert_eq!(s.kind(), "learn2mix");
         assert_eq!(s.name(), "learn2mix+update_every=10+floor=0.01");
         assert_eq!(s.options()["update_every"], serde_json::json!(10));
@@ -600,19 +621,17 @@ mod tests {
         );
         let back: StrategySpec = serde_json::from_str(&json).expect("back");
         assert_eq!(back, s);
-        let s = StrategySpec::parse_item("learn2mix:loss_source=held-out:0.2:ema=0.5", 0.1)
+        let s = StrategySpec::parse_item("learn2mix:loss_source=held-out:0.2:ema=0.5")
             .expect("held-out");
         assert_eq!(
             s.options()["loss_source"],
             serde_json::json!("held-out:0.2")
         );
         assert_eq!(s.number("ema"), Some(0.5));
-        let s = StrategySpec::parse_item("learn2mix:rule=eg:eta=0.05", 0.1).expect("rule");
+        let s = StrategySpec::parse_item("learn2mix:rule=eg:eta=0.05").expect("rule");
         assert_eq!(s.options()["rule"], serde_json::json!("eg"));
         assert_eq!(
-            StrategySpec::parse_item("classical", 0.1)
-                .expect("plain")
-                .name(),
+            StrategySpec::parse_item("classical").expect("plain").name(),
             "classical"
         );
         for bad in [
@@ -620,10 +639,10 @@ mod tests {
             "learn2mix:gama=1",
             "classical:eta=1",
         ] {
-            assert!(StrategySpec::parse_item(bad, 0.1).is_err(), "{bad}");
+            assert!(StrategySpec::parse_item(bad).is_err(), "{bad}");
         }
         assert!(
-            StrategySpec::parse("classical", 0.1)
+            StrategySpec::parse("classical")
                 .expect("c")
                 .set_label("../x")
                 .is_err()
@@ -632,7 +651,7 @@ mod tests {
 
     #[test]
     fn options_are_set_by_name_and_validated() {
-        let mut s = StrategySpec::parse("learn2mix", 0.1).expect("valid");
+        let mut s = StrategySpec::parse("learn2mix").expect("valid");
         s.set_option("floor", serde_json::json!(0.01))
             .expect("floor");
         assert_eq!(s.number("floor"), Some(0.01));
@@ -641,7 +660,7 @@ mod tests {
             .expect_err("bad floor");
         assert!(e.to_string().contains("floor"), "{e}");
         assert_eq!(s.number("floor"), Some(0.01), "unchanged on error");
-        let mut c = StrategySpec::parse("classical", 0.1).expect("valid");
+        let mut c = StrategySpec::parse("classical").expect("valid");
         assert!(c.set_option("eta", serde_json::json!(0.1)).is_err());
         assert!(!c.has_option("eta"));
     }

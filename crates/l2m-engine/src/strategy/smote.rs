@@ -7,7 +7,7 @@ use l2m_data::ClassDataset;
 
 use super::batches::{ShuffledBatches, shuffled_batch_source};
 use super::classical::shuffled;
-use super::{Defaults, Setup, Strategy, StrategyOptions};
+use super::{Setup, Strategy, StrategyOptions};
 use crate::Result;
 
 /// Options of SMOTE training.
@@ -19,7 +19,7 @@ pub struct SmoteOptions {
 }
 
 impl StrategyOptions for SmoteOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self { k: 5 }
     }
 

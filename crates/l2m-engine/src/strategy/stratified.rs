@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use l2m_core::{Allocation, Cadence, CyclicSampler, Estimator, Mixer, Mixture, Schedule};
 
 use super::batches::MixedBatches;
-use super::{Defaults, Evaluate, Setup, Strategy, StrategyOptions};
+use super::{Evaluate, Setup, Strategy, StrategyOptions};
 use crate::Result;
 
 /// Options of stratified batches.
@@ -19,7 +19,7 @@ pub struct StratifiedOptions {
 }
 
 impl StrategyOptions for StratifiedOptions {
-    fn defaults(_: &Defaults) -> Self {
+    fn defaults() -> Self {
         Self::default()
     }
 
