@@ -424,18 +424,23 @@ pub fn inspect(kind: SourceKind, spec: &OwnData) -> Result<Inspection> {
     spec.check()?;
     if kind == SourceKind::ImageFolder {
         let ((size, _), channels) = spec.image_shape();
-        // The images are counted by name (nothing is decoded or read), so that a small
-        // folder gets a batch it can fill.
+        // In a folder the images are counted by name (no file is opened), so that a small
+        // folder gets a batch it can fill. An archive is not read twice for this: listing
+        // its names means decompressing it whole, so its estimate stays 0 (the default
+        // batch).
         let images = std::cell::Cell::new(0usize);
-        crate::load::archive::Source::open(Path::new(&spec.path))?.for_each(
-            |n| {
-                if crate::load::image_folder::is_image_name(n) {
-                    images.set(images.get() + 1);
-                }
-                false
-            },
-            |_, _| Ok(()),
-        )?;
+        let source = crate::load::archive::Source::open(Path::new(&spec.path))?;
+        if matches!(source, crate::load::archive::Source::Dir(_)) {
+            source.for_each(
+                |n| {
+                    if crate::load::image_folder::is_image_name(n) {
+                        images.set(images.get() + 1);
+                    }
+                    false
+                },
+                |_, _| Ok(()),
+            )?;
+        }
         return Ok(Inspection {
             task: TaskKind::Classification,
             why: "an image folder's class folders are the classes".into(),
