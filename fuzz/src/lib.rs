@@ -266,7 +266,7 @@ fn image_folder(mode: u8, rest: &[u8], scratch: &Scratch) -> Outcome {
         // The own-data image reader over the same folder or archive.
         let spec = own_spec(&path);
         let loaded = kept(l2m_data::own::load(
-            l2m_data::own::SourceKind::ImageFolder,
+            l2m_data::own::SourceKind::IMAGE_FOLDER,
             &spec,
             1,
         ))?;
@@ -344,8 +344,8 @@ fn csv(mode: u8, rest: &[u8], scratch: &Scratch) -> Outcome {
             if mode >= 128 {
                 spec.group = Some("g".into());
             }
-            let seen = kept(l2m_data::own::inspect(SourceKind::Csv, &spec))?;
-            let loaded = kept(l2m_data::own::load(SourceKind::Csv, &spec, 1))?;
+            let seen = kept(l2m_data::own::inspect(SourceKind::CSV, &spec))?;
+            let loaded = kept(l2m_data::own::load(SourceKind::CSV, &spec, 1))?;
             check_classes(&loaded.train, !seen.why.contains("text labels"));
             Ok(())
         }
@@ -355,7 +355,7 @@ fn csv(mode: u8, rest: &[u8], scratch: &Scratch) -> Outcome {
             let mut spec = own_spec(&path);
             spec.target = Some("label".into());
             spec.missing = Missing::Mean;
-            let loaded = said(l2m_data::own::load(SourceKind::Csv, &spec, 1));
+            let loaded = said(l2m_data::own::load(SourceKind::CSV, &spec, 1));
             // The same bytes as new data for a model trained on a valid file.
             let prep = trained_preprocessing(scratch).ok_or("no trained preprocessing")?;
             let predicted = said(l2m_data::own::read_for_prediction(&path, prep));
@@ -375,7 +375,7 @@ fn trained_preprocessing(scratch: &Scratch) -> Option<&'static l2m_data::own::Pr
         std::fs::write(&path, seeds::OWN_CSV).ok()?;
         let mut spec = own_spec(&path);
         spec.target = Some("label".into());
-        l2m_data::own::load(l2m_data::own::SourceKind::Csv, &spec, 1)
+        l2m_data::own::load(l2m_data::own::SourceKind::CSV, &spec, 1)
             .ok()
             .map(|l| l.preprocessing)
     })
@@ -389,8 +389,8 @@ fn parquet(rest: &[u8], scratch: &Scratch) -> Outcome {
     write(&path, rest);
     let mut spec = own_spec(&path);
     spec.target = Some("label".into());
-    let seen = kept(l2m_data::own::inspect(SourceKind::Parquet, &spec))?;
-    let loaded = kept(l2m_data::own::load(SourceKind::Parquet, &spec, 1))?;
+    let seen = kept(l2m_data::own::inspect(SourceKind::PARQUET, &spec))?;
+    let loaded = kept(l2m_data::own::load(SourceKind::PARQUET, &spec, 1))?;
     check_classes(&loaded.train, !seen.why.contains("text labels"));
     Ok(())
 }

@@ -110,8 +110,9 @@ fn implementors<'a>(text: &'a str, trait_name: &str) -> Vec<&'a str> {
 /// Every strategy and every mixing rule is registered: a strategy's options type (`impl
 /// StrategyOptions`) has its line in `REGISTRY` (crates/l2m-engine/src/strategy/mod.rs),
 /// and a mixing rule (`impl MixingRule`, but for the wrappers `Static` and `Floored`) has a
-/// `RuleEntry` named in `RULES` (crates/l2m-core/src/rules.rs). Otherwise the code exists
-/// and no name reaches it.
+/// `RuleEntry` named in `RULES` (crates/l2m-core/src/rules.rs), and a data source (`impl
+/// Source` in crates/l2m-data/src/own/sources/) is listed in `SOURCES`. Otherwise the code
+/// exists and no name reaches it.
 fn unregistered(root: &Path) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let strategies = root.join("crates/l2m-engine/src/strategy");
@@ -180,6 +181,28 @@ fn unregistered(root: &Path) -> anyhow::Result<Vec<String>> {
             }
         }
     }
+    let sources = root.join("crates/l2m-data/src/own/sources");
+    if sources.join("mod.rs").is_file() {
+        let registry = fs::read_to_string(sources.join("mod.rs"))?;
+        let listed = registry
+            .split_once("pub const SOURCES")
+            .and_then(|(_, rest)| rest.split_once("];"))
+            .map_or("", |(list, _)| list);
+        let mut files = Vec::new();
+        rust_files(&sources, &mut files)?;
+        for f in files {
+            let text = fs::read_to_string(&f)?;
+            let module = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            for name in implementors(&text, "Source") {
+                if !listed.contains(&format!("&{module}::{name}")) {
+                    problems.push(format!(
+                        "{}: data source {name} is not in SOURCES (l2m-data/src/own/sources/mod.rs)",
+                        f.display()
+                    ));
+                }
+            }
+        }
+    }
     Ok(problems)
 }
 
@@ -213,9 +236,9 @@ mod tests {
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 
-    /// A strategy or rule written but not registered is caught.
+    /// A strategy, rule or data source written but not registered is caught.
     #[test]
-    fn an_unregistered_strategy_or_rule_is_caught() {
+    fn an_unregistered_strategy_rule_or_source_is_caught() {
         let dir = std::env::temp_dir().join(format!("xtask-tidy-registry-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let strategy = dir.join("crates/l2m-engine/src/strategy");
@@ -249,6 +272,15 @@ mod tests {
         )
         .expect("write");
         fs::write(core.join("y.rs"), "impl MixingRule for Y {}").expect("write");
+        let sources = dir.join("crates/l2m-data/src/own/sources");
+        fs::create_dir_all(&sources).expect("mkdir");
+        fs::write(
+            sources.join("mod.rs"),
+            "pub const SOURCES: &[&dyn Source] = &[&csv::Csv];",
+        )
+        .expect("write");
+        fs::write(sources.join("csv.rs"), "impl Source for Csv {}").expect("write");
+        fs::write(sources.join("xlsx.rs"), "impl Source for Xlsx {}").expect("write");
         let problems = unregistered(&dir).expect("scan").join("\n");
         assert!(
             problems.contains("strategy options BOptions are not in REGISTRY"),
@@ -256,6 +288,11 @@ mod tests {
         );
         assert!(
             problems.contains("mixing rule(s) Y without a RuleEntry"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("data source Xlsx is not in SOURCES")
+                && !problems.contains("data source Csv"),
             "{problems}"
         );
         fs::remove_dir_all(&dir).expect("cleanup");

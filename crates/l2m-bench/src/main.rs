@@ -287,7 +287,7 @@ fn run(args: &Args) -> anyhow::Result<(f64, serde_json::Value)> {
                 target: Some("label".into()),
                 ..l2m_data::own::OwnData::new(&path)
             };
-            let loaded = l2m_data::own::load(l2m_data::own::SourceKind::Csv, &spec, 0)?;
+            let loaded = l2m_data::own::load(l2m_data::own::SourceKind::CSV, &spec, 0)?;
             let seconds = started.elapsed().as_secs_f64();
             let rows = loaded.train.samples().len();
             let dim = loaded.train.samples().feature_dim();

@@ -499,7 +499,10 @@ impl OwnArgs {
             model.name()
         );
         let name = l2m_engine::own::dataset_name(data);
-        let dataset = l2m_engine::DatasetSpec::from_own(kind, spec);
+        let dataset = l2m_engine::DatasetSpec::Own {
+            source: kind,
+            data: Box::new(spec),
+        };
         Ok(ExperimentConfig::own_data(
             &name, dataset, model, task, batch,
         )?)

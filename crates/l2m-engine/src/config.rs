@@ -9,10 +9,7 @@ use l2m_data::own::{OwnData, Preprocessing, RowIds, SourceKind};
 use l2m_data::paper::{PaperDataset, PixelUse};
 use l2m_data::synthetic::MeanEstimation;
 use l2m_data::{ClassDataset, Imbalance, TaskKind};
-use l2m_models::{
-    AutoencoderConfig, DeviceKind, FcConfig, LeNet5Config, LeNetCifarConfig, ModelConfig,
-    ResNet18Config, TransformerConfig,
-};
+use l2m_models::{DeviceKind, ModelConfig};
 
 use crate::variant::kind::Variant;
 use crate::{EngineError, Result, StrategySpec, Task};
@@ -45,8 +42,12 @@ impl OptimizerConfig {
 }
 
 /// Where the training and test sets come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+///
+/// In a configuration file this is the `[dataset]` table, tagged by `kind`: the built-in
+/// `mean-estimation` and `paper`, or the name of a registered data source
+/// ([`l2m_data::own::SOURCES`]: `csv`, `parquet`, `image-folder`, `hub`, ...) with the
+/// [`OwnData`] fields beside it.
+#[derive(Debug, Clone, PartialEq)]
 pub enum DatasetSpec {
     /// The synthetic Mean Estimation set, generated from the run's seed.
     MeanEstimation(MeanEstimation),
@@ -60,14 +61,96 @@ pub enum DatasetSpec {
         /// The training-set imbalance of the experiment.
         imbalance: Imbalance,
     },
-    /// The user's CSV file.
-    Csv(OwnData),
-    /// The user's Parquet file (or folder of them).
-    Parquet(OwnData),
-    /// The user's folder of images in class folders.
-    ImageFolder(OwnData),
-    /// A Hugging Face Hub dataset (`hf://datasets/OWNER/NAME`).
-    Hub(OwnData),
+    /// The user's data, read by a registered source.
+    Own {
+        /// The source that reads it.
+        source: SourceKind,
+        /// Where the data is and how to read it.
+        data: Box<OwnData>,
+    },
+}
+
+/// The built-in kinds, as serde reads and writes them.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+enum Builtin {
+    MeanEstimation(MeanEstimation),
+    Paper {
+        dataset: PaperDataset,
+        pixels: PixelUse,
+        imbalance: Imbalance,
+    },
+}
+
+/// The user's data as written: the source's name, then its fields.
+#[derive(Serialize)]
+struct OwnTagged<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    data: &'a OwnData,
+}
+
+impl Serialize for DatasetSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            DatasetSpec::MeanEstimation(m) => Builtin::MeanEstimation(m.clone()).serialize(s),
+            DatasetSpec::Paper {
+                dataset,
+                pixels,
+                imbalance,
+            } => Builtin::Paper {
+                dataset: *dataset,
+                pixels: *pixels,
+                imbalance: imbalance.clone(),
+            }
+            .serialize(s),
+            DatasetSpec::Own { source, data } => OwnTagged {
+                kind: source.name(),
+                data,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DatasetSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        // Read once into a neutral value (TOML and JSON alike), then by `kind`.
+        let mut value = serde_json::Value::deserialize(d)?;
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| D::Error::missing_field("kind"))?;
+        if let Some(source) = SourceKind::named(&kind) {
+            if let Some(map) = value.as_object_mut() {
+                map.remove("kind");
+            }
+            let data = Box::new(OwnData::deserialize(value).map_err(D::Error::custom)?);
+            return Ok(DatasetSpec::Own { source, data });
+        }
+        match Builtin::deserialize(value) {
+            Ok(Builtin::MeanEstimation(m)) => Ok(DatasetSpec::MeanEstimation(m)),
+            Ok(Builtin::Paper {
+                dataset,
+                pixels,
+                imbalance,
+            }) => Ok(DatasetSpec::Paper {
+                dataset,
+                pixels,
+                imbalance,
+            }),
+            Err(e) if e.to_string().starts_with("unknown variant") => {
+                Err(D::Error::custom(format!(
+                    "unknown dataset kind {kind:?}; expected mean-estimation, paper, or a data \
+                     source: {}",
+                    SourceKind::names().join(", ")
+                )))
+            }
+            Err(e) => Err(D::Error::custom(e)),
+        }
+    }
 }
 
 /// Data ready for a run.
@@ -106,12 +189,8 @@ impl DatasetSpec {
                 let (train, test) = g.generate(seed)?;
                 (train, test, Vec::new(), None)
             }
-            DatasetSpec::Csv(d)
-            | DatasetSpec::Parquet(d)
-            | DatasetSpec::ImageFolder(d)
-            | DatasetSpec::Hub(d) => {
-                let kind = self.own_kind().unwrap_or(SourceKind::Csv);
-                let l = l2m_data::own::load(kind, d, seed)?;
+            DatasetSpec::Own { source, data: d } => {
+                let l = source.source().load(d, seed)?;
                 let mut notes = vec![format!("read from {}", d.path)];
                 notes.extend(l.notes);
                 let vocab = l.preprocessing.vocabulary();
@@ -149,28 +228,11 @@ impl DatasetSpec {
         })
     }
 
-    /// The user's data spec and its kind, for the own-data variants.
+    /// The user's data spec and its source, for the user's data.
     pub fn own(&self) -> Option<(SourceKind, &OwnData)> {
         match self {
-            DatasetSpec::Csv(d) => Some((SourceKind::Csv, d)),
-            DatasetSpec::Parquet(d) => Some((SourceKind::Parquet, d)),
-            DatasetSpec::ImageFolder(d) => Some((SourceKind::ImageFolder, d)),
-            DatasetSpec::Hub(d) => Some((SourceKind::Hub, d)),
+            DatasetSpec::Own { source, data } => Some((*source, &**data)),
             _ => None,
-        }
-    }
-
-    fn own_kind(&self) -> Option<SourceKind> {
-        self.own().map(|(k, _)| k)
-    }
-
-    /// The spec for the user's data of `kind`.
-    pub fn from_own(kind: SourceKind, data: OwnData) -> Self {
-        match kind {
-            SourceKind::Csv => DatasetSpec::Csv(data),
-            SourceKind::Parquet => DatasetSpec::Parquet(data),
-            SourceKind::ImageFolder => DatasetSpec::ImageFolder(data),
-            SourceKind::Hub => DatasetSpec::Hub(data),
         }
     }
 
@@ -231,254 +293,72 @@ pub struct ExperimentConfig {
 }
 
 /// Names of the built-in presets: the paper's 12 experiments.
-pub const PRESETS: &[&str] = &[
-    "mnist",
-    "fashion-mnist",
-    "cifar10",
-    "imagenette",
-    "cifar100",
-    "imdb",
-    "mean-estimation",
-    "wine-quality",
-    "california-housing",
-    "mnist-reconstruction",
-    "fashion-mnist-reconstruction",
-    "cifar10-reconstruction",
+/// The built-in experiments: each is a configuration file in `crates/l2m-engine/presets/`
+/// (what `l2m compare --experiment NAME --print-config` prints), embedded in the binary.
+/// A new preset is one TOML file plus one line here.
+const PRESET_FILES: &[(&str, &str)] = &[
+    ("mnist", include_str!("../presets/mnist.toml")),
+    (
+        "fashion-mnist",
+        include_str!("../presets/fashion-mnist.toml"),
+    ),
+    ("cifar10", include_str!("../presets/cifar10.toml")),
+    ("imagenette", include_str!("../presets/imagenette.toml")),
+    ("cifar100", include_str!("../presets/cifar100.toml")),
+    ("imdb", include_str!("../presets/imdb.toml")),
+    (
+        "mean-estimation",
+        include_str!("../presets/mean-estimation.toml"),
+    ),
+    ("wine-quality", include_str!("../presets/wine-quality.toml")),
+    (
+        "california-housing",
+        include_str!("../presets/california-housing.toml"),
+    ),
+    (
+        "mnist-reconstruction",
+        include_str!("../presets/mnist-reconstruction.toml"),
+    ),
+    (
+        "fashion-mnist-reconstruction",
+        include_str!("../presets/fashion-mnist-reconstruction.toml"),
+    ),
+    (
+        "cifar10-reconstruction",
+        include_str!("../presets/cifar10-reconstruction.toml"),
+    ),
 ];
 
-fn keep_classes(k: usize, f: impl Fn(usize) -> f64) -> Imbalance {
-    Imbalance::Factors {
-        keep: (0..k).map(f).collect(),
+/// The names of the built-in experiments, in the order `l2m list` shows them.
+pub const PRESETS: &[&str] = &{
+    let mut names = [""; PRESET_FILES.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = PRESET_FILES[i].0;
+        i += 1;
     }
-}
+    names
+};
 
-struct Row {
-    dataset: DatasetSpec,
-    model: ModelConfig,
-    task: Task,
-    lr: f64,
-    gamma: f64,
-    batch: usize,
-    epochs: usize,
-}
-
-fn paper(dataset: PaperDataset, pixels: PixelUse, imbalance: Imbalance) -> DatasetSpec {
-    DatasetSpec::Paper {
-        dataset,
-        pixels,
-        imbalance,
-    }
-}
-
-/// A built-in experiment with the paper's settings (Table 3; epoch budgets from the spec).
+/// A built-in experiment with the paper's settings (Table 3; epoch budgets from the spec),
+/// read from its embedded configuration file.
 pub fn preset(name: &str) -> Result<ExperimentConfig> {
-    use PaperDataset as D;
-    use PixelUse::{Classification as Cls, Reconstruction as Rec};
-    let lenet5 = ModelConfig::LeNet5(LeNet5Config { classes: 10 });
-    let lenet_cifar = |classes| {
-        ModelConfig::LeNetCifar(LeNetCifarConfig {
-            classes,
-            dropout: 0.5,
-        })
+    let Some((_, text)) = PRESET_FILES.iter().find(|(n, _)| *n == name) else {
+        return Err(EngineError::Config(format!(
+            "unknown experiment {name:?}: expected one of {}",
+            PRESETS.join(", ")
+        )));
     };
-    let ae = |d| ModelConfig::Autoencoder(AutoencoderConfig::paper(d));
-    let fc = |d| ModelConfig::Fc(FcConfig::paper(d));
-    let r = match name {
-        "mnist" => Row {
-            dataset: paper(D::Mnist, Cls, Imbalance::None),
-            model: lenet5,
-            task: Task::Classification,
-            lr: 1e-5,
-            gamma: 0.1,
-            batch: 1000,
-            epochs: 20,
-        },
-        "fashion-mnist" => Row {
-            dataset: paper(D::FashionMnist, Cls, Imbalance::None),
-            model: lenet5,
-            task: Task::Classification,
-            lr: 5e-6,
-            gamma: 0.5,
-            batch: 1000,
-            epochs: 50,
-        },
-        "cifar10" => Row {
-            dataset: paper(D::Cifar10, Cls, Imbalance::None),
-            model: lenet_cifar(10),
-            task: Task::Classification,
-            lr: 1e-5,
-            gamma: 0.1,
-            batch: 1000,
-            epochs: 65,
-        },
-        "imagenette" => Row {
-            dataset: paper(
-                D::Imagenette,
-                Cls,
-                Imbalance::Linear {
-                    first: 1.0,
-                    last: 0.1,
-                },
-            ),
-            model: ModelConfig::ResNet18(ResNet18Config { classes: 10 }),
-            task: Task::Classification,
-            lr: 1e-6,
-            gamma: 0.1,
-            batch: 100,
-            epochs: 25,
-        },
-        "cifar100" => Row {
-            dataset: paper(
-                D::Cifar100,
-                Cls,
-                Imbalance::Log {
-                    first: 1.0,
-                    last: 0.025,
-                },
-            ),
-            model: lenet_cifar(100),
-            task: Task::Classification,
-            lr: 1e-4,
-            gamma: 0.5,
-            batch: 5000,
-            epochs: 100,
-        },
-        "imdb" => Row {
-            // The paper imbalances the positive class (label 1) to 30%.
-            dataset: paper(
-                D::Imdb,
-                Cls,
-                Imbalance::Factors {
-                    keep: vec![1.0, 0.3],
-                },
-            ),
-            model: ModelConfig::Transformer(TransformerConfig::paper(0)),
-            task: Task::Classification,
-            lr: 1e-4,
-            gamma: 0.1,
-            batch: 500,
-            epochs: 20,
-        },
-        "mean-estimation" => Row {
-            dataset: DatasetSpec::MeanEstimation(MeanEstimation::default()),
-            model: fc(10),
-            task: Task::Regression,
-            lr: 5e-5,
-            gamma: 0.01,
-            batch: 500,
-            epochs: 500,
-        },
-        "wine-quality" => Row {
-            dataset: paper(
-                D::WineQuality,
-                Cls,
-                Imbalance::Factors {
-                    keep: vec![1.0, 0.1],
-                },
-            ),
-            model: fc(11),
-            task: Task::Regression,
-            lr: 1e-4,
-            gamma: 0.05,
-            batch: 100,
-            epochs: 300,
-        },
-        "california-housing" => Row {
-            // <1H OCEAN, INLAND, NEAR BAY, NEAR OCEAN: all but INLAND keep 5%.
-            dataset: paper(
-                D::CaliforniaHousing,
-                Cls,
-                Imbalance::Factors {
-                    keep: vec![0.05, 1.0, 0.05, 0.05],
-                },
-            ),
-            model: fc(8),
-            task: Task::Regression,
-            lr: 5e-5,
-            gamma: 0.01,
-            batch: 1000,
-            epochs: 1200,
-        },
-        "mnist-reconstruction" => Row {
-            dataset: paper(
-                D::Mnist,
-                Rec,
-                keep_classes(10, |c| if c >= 5 { 0.2 } else { 1.0 }),
-            ),
-            model: ae(784),
-            task: Task::Reconstruction,
-            lr: 5e-4,
-            gamma: 0.1,
-            batch: 1000,
-            epochs: 40,
-        },
-        "fashion-mnist-reconstruction" => Row {
-            dataset: paper(
-                D::FashionMnist,
-                Rec,
-                keep_classes(10, |c| if c >= 5 { 0.2 } else { 1.0 }),
-            ),
-            model: ae(784),
-            task: Task::Reconstruction,
-            lr: 1e-5,
-            gamma: 0.1,
-            batch: 1000,
-            epochs: 70,
-        },
-        "cifar10-reconstruction" => Row {
-            dataset: paper(
-                D::Cifar10,
-                Rec,
-                keep_classes(10, |c| if c == 4 || c == 5 { 1.0 } else { 0.1 }),
-            ),
-            model: ae(3072),
-            task: Task::Reconstruction,
-            lr: 1e-5,
-            gamma: 0.1,
-            batch: 1000,
-            epochs: 110,
-        },
-        other => {
-            return Err(EngineError::Config(format!(
-                "unknown experiment {other:?}: expected one of {}",
-                PRESETS.join(", ")
-            )));
-        }
-    };
-    let names: &[&str] = match r.task {
-        Task::Classification => &["learn2mix", "classical", "focal", "smote"],
-        _ => &["learn2mix", "classical"],
-    };
-    Ok(ExperimentConfig {
-        name: name.into(),
-        dataset: r.dataset,
-        model: r.model,
-        task: r.task,
-        optimizer: OptimizerConfig {
-            lr: r.lr,
-            weight_decay: 0.0,
-        },
-        batch_size: r.batch,
-        eval_batch_size: if r.batch > 1000 {
-            r.batch
-        } else {
-            1000.max(r.batch)
-        },
-        epochs: r.epochs,
-        seeds: (0..5).collect(),
-        strategies: names
-            .iter()
-            .map(|n| {
-                StrategySpec::parse(n)
-                    .and_then(|s| s.with_option_if_any("gamma", serde_json::json!(r.gamma)))
-            })
-            .collect::<Result<_>>()?,
-        device: DeviceKind::Cpu,
-        data_dir: default_data_dir(),
-        limit: None,
-        init_noise: None,
-        variant: Variant::Table3,
-    })
+    let cfg: ExperimentConfig = toml::from_str(text).map_err(|e| {
+        EngineError::Config(format!("the built-in preset {name} does not parse: {e}"))
+    })?;
+    if cfg.name != name {
+        return Err(EngineError::Config(format!(
+            "the built-in preset file {name}.toml names itself {:?}",
+            cfg.name
+        )));
+    }
+    Ok(cfg)
 }
 
 impl ExperimentConfig {
@@ -736,6 +616,48 @@ impl ExperimentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use l2m_models::FcConfig;
+
+    #[test]
+    fn datasets_are_tagged_by_kind_and_sources_by_their_registered_name() {
+        let spec = DatasetSpec::Own {
+            source: SourceKind::PARQUET,
+            data: Box::new(OwnData {
+                target: Some("y".into()),
+                ..OwnData::new("t.parquet")
+            }),
+        };
+        let json = serde_json::to_string(&spec).expect("serialises");
+        assert!(
+            json.starts_with(
+                r#"{"kind":"parquet","path":"t.parquet","test_fraction":0.2,"target":"y""#
+            ),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<DatasetSpec>(&json).expect("reads"),
+            spec
+        );
+        for name in PRESETS {
+            let d = preset(name).expect("preset").dataset;
+            let json = serde_json::to_string(&d).expect("serialises");
+            assert_eq!(
+                serde_json::from_str::<DatasetSpec>(&json).expect("reads"),
+                d
+            );
+        }
+        let e = serde_json::from_str::<DatasetSpec>(r#"{"kind":"xlsx","path":"a"}"#)
+            .expect_err("unknown kind")
+            .to_string();
+        assert!(
+            e.contains("\"xlsx\"") && e.contains("hub, parquet, image-folder, csv"),
+            "{e}"
+        );
+        let e = serde_json::from_str::<DatasetSpec>(r#"{"kind":"csv","path":"a","colour":1}"#)
+            .expect_err("unknown field")
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
+    }
 
     #[test]
     fn every_preset_is_valid_and_has_the_paper_strategies() {

@@ -64,6 +64,13 @@ pub fn run() -> anyhow::Result<()> {
         rules.add_row([r.name.to_string(), r.summary.to_string(), params.join("; ")]);
     }
     writeln!(out, "\n{rules}")?;
+    let mut sources = Table::new();
+    sources.load_preset(UTF8_FULL_CONDENSED);
+    sources.set_header(["data source (--data, kind = ...)", "reads"]);
+    for s in l2m_engine::own::SOURCES {
+        sources.add_row([s.name(), s.about()]);
+    }
+    writeln!(out, "\n{sources}")?;
     Ok(())
 }
 

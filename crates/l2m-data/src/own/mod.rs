@@ -23,7 +23,7 @@
 //! }
 //! std::fs::write(&csv, text)?;
 //! let spec = OwnData { target: Some("churned".into()), ..OwnData::new(csv.to_str().unwrap()) };
-//! let data = load(SourceKind::Csv, &spec, 0)?;
+//! let data = load(SourceKind::CSV, &spec, 0)?;
 //! assert_eq!(data.train.class_names(), &["false".to_string(), "true".to_string()]);
 //! // age (standardised) and plan (two one-hot columns).
 //! assert_eq!(data.train.samples().feature_dim(), 3);
@@ -38,7 +38,8 @@ mod parquet_source;
 #[cfg(not(feature = "parquet"))]
 #[path = "parquet_disabled.rs"]
 mod parquet_source;
-mod prep;
+pub(crate) mod prep;
+pub mod sources;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -47,59 +48,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use prep::{CategoricalColumn, Input, NumericColumn, Prepared, Preprocessing};
+pub use sources::{SOURCES, Source, SourceKind, TableFormat, Tables};
 pub use table::Missing;
 
 use crate::load::split::stratified_indices;
 use crate::{ClassDataset, DataError, Result, TaskKind};
-
-/// Where the data comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceKind {
-    /// A CSV (or `.tsv`) file.
-    Csv,
-    /// One Parquet file, or a folder of them.
-    Parquet,
-    /// A folder (or `.tar.gz`) of images in class folders.
-    ImageFolder,
-    /// A Hugging Face Hub dataset, `hf://datasets/OWNER/NAME` (its Parquet files).
-    Hub,
-}
-
-impl SourceKind {
-    /// The kind a `--data` argument names: `hf://` is the Hub, a folder of Parquet files
-    /// is Parquet, any other folder (or `.tar.gz`) images, `.parquet` Parquet, else CSV.
-    pub fn infer(data: &str) -> Self {
-        if data.starts_with("hf://") {
-            return SourceKind::Hub;
-        }
-        let path = Path::new(data);
-        let lower = data.to_ascii_lowercase();
-        if lower.ends_with(".parquet") || lower.ends_with(".pq") {
-            SourceKind::Parquet
-        } else if path.is_dir() {
-            if parquet_files(path).is_ok_and(|f| !f.is_empty()) {
-                SourceKind::Parquet
-            } else {
-                SourceKind::ImageFolder
-            }
-        } else if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") || lower.ends_with(".tar") {
-            SourceKind::ImageFolder
-        } else {
-            SourceKind::Csv
-        }
-    }
-
-    /// The name used in configuration files.
-    pub fn name(self) -> &'static str {
-        match self {
-            SourceKind::Csv => "csv",
-            SourceKind::Parquet => "parquet",
-            SourceKind::ImageFolder => "image-folder",
-            SourceKind::Hub => "hub",
-        }
-    }
-}
 
 fn default_test_fraction() -> f64 {
     0.2
@@ -198,7 +151,7 @@ impl OwnData {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let bad =
             |what: &'static str, reason: String| Err(DataError::InvalidParameter { what, reason });
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
@@ -230,7 +183,7 @@ impl OwnData {
         Ok(())
     }
 
-    fn image_shape(&self) -> ((u32, u32), usize) {
+    pub(crate) fn image_shape(&self) -> ((u32, u32), usize) {
         let s = self.image_size.unwrap_or(32);
         ((s, s), self.channels.unwrap_or(3))
     }
@@ -310,97 +263,10 @@ pub enum InputKind {
     },
 }
 
-/// The Parquet files of a folder (sorted), or the file itself.
-fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
-    if !path.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(crate::load::io_err(path))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// The table files of the training and test data.
-struct Files {
-    kind: SourceKind,
-    train: Vec<PathBuf>,
-    test: Option<Vec<PathBuf>>,
-    /// For messages.
-    display: PathBuf,
-}
-
-fn files(kind: SourceKind, spec: &OwnData) -> Result<Files> {
-    match kind {
-        SourceKind::Csv => Ok(Files {
-            kind,
-            train: vec![PathBuf::from(&spec.path)],
-            test: spec.test.clone().map(|t| vec![t]),
-            display: PathBuf::from(&spec.path),
-        }),
-        SourceKind::Parquet => {
-            let path = PathBuf::from(&spec.path);
-            let train = parquet_files(&path)?;
-            if train.is_empty() {
-                return Err(DataError::Missing {
-                    what: "Parquet files".into(),
-                    tried: vec![path],
-                });
-            }
-            let test = match &spec.test {
-                Some(t) => Some(parquet_files(t)?),
-                None => None,
-            };
-            Ok(Files {
-                kind,
-                train,
-                test,
-                display: path,
-            })
-        }
-        #[cfg(not(feature = "hub"))]
-        SourceKind::Hub => Err(DataError::InvalidParameter {
-            what: "--data",
-            reason: format!(
-                "{} is a Hugging Face dataset, and this build of l2m-data has no `hub` feature",
-                spec.path
-            ),
-        }),
-        #[cfg(feature = "hub")]
-        SourceKind::Hub => {
-            use crate::load::hub::{HubAccess, HubDataset, split_files};
-            let ds = HubDataset::parse(&spec.path)?;
-            let access = HubAccess::from_env();
-            let split = spec.split.as_deref().unwrap_or("train");
-            let train = split_files(&ds, split, &access)?;
-            let test = match &spec.test_split {
-                Some(s) => Some(split_files(&ds, s, &access)?),
-                None => None,
-            };
-            Ok(Files {
-                kind: SourceKind::Parquet,
-                train,
-                test,
-                display: PathBuf::from(&spec.path),
-            })
-        }
-        SourceKind::ImageFolder => Err(DataError::InvalidParameter {
-            what: "--data",
-            reason: "an image folder is not a table".into(),
-        }),
-    }
-}
-
-fn sniff(f: &Files) -> Result<table::Header> {
-    match f.kind {
-        SourceKind::Csv => table::sniff_csv(&f.train[0]),
-        _ => parquet_source::sniff(&f.train),
+fn sniff(f: &Tables) -> Result<table::Header> {
+    match f.format {
+        TableFormat::Csv => table::sniff_csv(&f.train[0]),
+        TableFormat::Parquet => parquet_source::sniff(&f.train),
     }
 }
 
@@ -421,35 +287,13 @@ fn choice<'a>(spec: &'a OwnData, h: &table::Header) -> table::Choice<'a> {
 
 /// Looks at the header and the first rows: the task, the kind of input, the size.
 pub fn inspect(kind: SourceKind, spec: &OwnData) -> Result<Inspection> {
+    kind.source().inspect(spec)
+}
+
+/// [`Source::inspect`] for a table source.
+pub fn inspect_tables(f: &Tables, spec: &OwnData) -> Result<Inspection> {
     spec.check()?;
-    if kind == SourceKind::ImageFolder {
-        let ((size, _), channels) = spec.image_shape();
-        // In a folder the images are counted by name (no file is opened), so that a small
-        // folder gets a batch it can fill. An archive is not read twice for this: listing
-        // its names means decompressing it whole, so its estimate stays 0 (the default
-        // batch).
-        let images = std::cell::Cell::new(0usize);
-        let source = crate::load::archive::Source::open(Path::new(&spec.path))?;
-        if matches!(source, crate::load::archive::Source::Dir(_)) {
-            source.for_each(
-                |n| {
-                    if crate::load::image_folder::is_image_name(n) {
-                        images.set(images.get() + 1);
-                    }
-                    false
-                },
-                |_, _| Ok(()),
-            )?;
-        }
-        return Ok(Inspection {
-            task: TaskKind::Classification,
-            why: "an image folder's class folders are the classes".into(),
-            input: InputKind::Image { size, channels },
-            rows_estimate: images.get(),
-        });
-    }
-    let f = files(kind, spec)?;
-    let h = sniff(&f)?;
+    let h = sniff(f)?;
     let (plan, task, why) = table::plan(&f.display, &h, &choice(spec, &h))?;
     let input = if plan.columns.iter().any(|c| c.1 == table::Role::Text) {
         InputKind::Text
@@ -468,7 +312,7 @@ pub fn inspect(kind: SourceKind, spec: &OwnData) -> Result<Inspection> {
 
 /// Reads a table through the plan its header and the options make.
 fn read_table(
-    f: &Files,
+    f: &Tables,
     files: &[PathBuf],
     h: &table::Header,
     spec: &OwnData,
@@ -477,14 +321,14 @@ fn read_table(
 ) -> Result<(table::Plan, TaskKind, String, table::Raw)> {
     let (plan, task, why) = table::plan(&f.display, h, &choice(spec, h))?;
     let read = |sink: &mut table::Sink<'_>| -> Result<()> {
-        match f.kind {
-            SourceKind::Csv => {
+        match f.format {
+            TableFormat::Csv => {
                 let mut first = 0;
                 for file in files {
                     first = table::read_csv(file, sink, first)?;
                 }
             }
-            _ => parquet_source::read(files, sink)?,
+            TableFormat::Parquet => parquet_source::read(files, sink)?,
         }
         Ok(())
     };
@@ -531,13 +375,14 @@ fn read_table(
 /// Loads the data: reads it, splits it (seeded, stratified by class or group) unless test
 /// data is given, fits the preprocessing on the training split and applies it to both.
 pub fn load(kind: SourceKind, spec: &OwnData, seed: u64) -> Result<OwnLoaded> {
+    kind.source().load(spec, seed)
+}
+
+/// [`Source::load`] for a table source of `kind`.
+pub fn load_tables(kind: SourceKind, f: &Tables, spec: &OwnData, seed: u64) -> Result<OwnLoaded> {
     spec.check()?;
-    if kind == SourceKind::ImageFolder {
-        return prep::load_image_folder(spec, seed);
-    }
-    let f = files(kind, spec)?;
-    let h = sniff(&f)?;
-    let (plan, task, why, mut raw) = read_table(&f, &f.train, &h, spec, None, true)?;
+    let h = sniff(f)?;
+    let (plan, task, why, mut raw) = read_table(f, &f.train, &h, spec, None, true)?;
     let mut notes = vec![format!(
         "task: {} ({why})",
         format!("{task:?}").to_lowercase()
@@ -602,24 +447,19 @@ pub fn load(kind: SourceKind, spec: &OwnData, seed: u64) -> Result<OwnLoaded> {
     let k = class_names.len();
     let test_raw = match &f.test {
         Some(test_files) => {
-            let mut th = sniff(&Files {
-                kind: f.kind,
+            let tf = Tables {
+                format: f.format,
                 train: test_files.clone(),
                 test: None,
                 display: test_files[0].clone(),
-            })?;
+            };
+            let mut th = sniff(&tf)?;
             // The test file is read with the training file's column kinds.
             for (i, n) in h.names.iter().enumerate() {
                 if let Some(j) = th.names.iter().position(|m| m == n) {
                     th.kinds[j] = h.kinds[i];
                 }
             }
-            let tf = Files {
-                kind: f.kind,
-                train: test_files.clone(),
-                test: None,
-                display: test_files[0].clone(),
-            };
             let (_, _, _, t) = read_table(
                 &tf,
                 test_files,

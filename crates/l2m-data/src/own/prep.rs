@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::table::{self, Dict, MISSING, Missing, Raw, Role};
-use super::{OwnData, OwnLoaded, PredictInput, RowIds, SourceKind};
+use super::{OwnData, OwnLoaded, PredictInput, RowIds, SourceKind, TableFormat};
 use crate::load::image_folder::{ImageFolderOptions, decode, is_image_name, load_named};
 use crate::load::imdb::{Vocabulary, tokenize};
 use crate::load::split::stratified_indices;
@@ -616,7 +616,7 @@ pub(crate) fn load_image_folder(spec: &OwnData, seed: u64) -> Result<OwnLoaded> 
     let norm = Normalisation::half(channels);
     Ok(OwnLoaded {
         preprocessing: Preprocessing {
-            source: SourceKind::ImageFolder,
+            source: SourceKind::IMAGE_FOLDER,
             task: TaskKind::Classification,
             target: None,
             group: None,
@@ -652,20 +652,20 @@ pub(crate) fn read_for_prediction(path: &Path, prep: &Preprocessing) -> Result<P
     {
         return predict_images(path, (*width, *height), *channels, mean, std, prep);
     }
-    let kind = SourceKind::infer(&path.to_string_lossy());
-    let files = match kind {
-        SourceKind::Parquet => super::parquet_files(path)?,
-        SourceKind::Csv => vec![path.to_path_buf()],
-        _ => {
-            return Err(format_err(
+    let name = path.to_string_lossy();
+    let tables = SourceKind::infer(&name)
+        .source()
+        .tables(&OwnData::new(&name))
+        .map_err(|_| {
+            format_err(
                 path,
-                "expected a CSV or Parquet file like the training data",
-            ));
-        }
-    };
-    let mut h = match kind {
-        SourceKind::Csv => table::sniff_csv(path)?,
-        _ => super::parquet_source::sniff(&files)?,
+                "expected a table (CSV, Parquet) like the training data",
+            )
+        })?;
+    let files = tables.train;
+    let mut h = match tables.format {
+        TableFormat::Csv => table::sniff_csv(path)?,
+        TableFormat::Parquet => super::parquet_source::sniff(&files)?,
     };
     let wanted = prep.input_columns();
     let absent: Vec<&String> = wanted.iter().filter(|c| !h.names.contains(c)).collect();
@@ -751,11 +751,11 @@ pub(crate) fn read_for_prediction(path: &Path, prep: &Preprocessing) -> Result<P
     let labels = Dict::frozen(&prep.classes);
     let mut sink = table::Sink::new(&plan, path, Some((&dicts, &labels)), h.rows_estimate);
     sink.needs_label = false;
-    match kind {
-        SourceKind::Csv => {
+    match tables.format {
+        TableFormat::Csv => {
             table::read_csv(path, &mut sink, 0)?;
         }
-        _ => super::parquet_source::read(&files, &mut sink)?,
+        TableFormat::Parquet => super::parquet_source::read(&files, &mut sink)?,
     }
     let raw = sink.raw;
     if raw.rows.is_empty() {

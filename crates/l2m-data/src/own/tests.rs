@@ -34,7 +34,7 @@ fn standardisation_uses_training_statistics_only() {
         body += &format!("{},{}\n", (i * 37 % 101) as f64 * 0.5, i % 2);
     }
     let path = write(dir.path(), "t.csv", &body);
-    let l = load(SourceKind::Csv, &spec(&path, "y"), 3).expect("loads");
+    let l = load(SourceKind::CSV, &spec(&path, "y"), 3).expect("loads");
     let x = features(&l.train);
     let train = l.train.all_members();
     let mean = train.iter().map(|&i| f64::from(x[i as usize])).sum::<f64>() / train.len() as f64;
@@ -76,13 +76,13 @@ fn categories_are_one_hot_and_missing_values_follow_the_policy() {
         body += &format!("{n},{colour},{}\n", if i % 4 == 0 { "b" } else { "a" });
     }
     let path = write(dir.path(), "m.csv", &body);
-    let e = load(SourceKind::Csv, &spec(&path, "label"), 0)
+    let e = load(SourceKind::CSV, &spec(&path, "label"), 0)
         .expect_err("missing")
         .to_string();
     assert!(e.contains("row 8, column \"colour\": missing value"), "{e}");
 
     let dropped = load(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             missing: Missing::Drop,
             ..spec(&path, "label")
@@ -99,7 +99,7 @@ fn categories_are_one_hot_and_missing_values_follow_the_policy() {
     );
 
     let filled = load(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             missing: Missing::Mean,
             ..spec(&path, "label")
@@ -135,13 +135,13 @@ fn the_task_is_inferred_and_classes_sort_numerically() {
         body += &format!("{i},{},{}.5\n", [2, 10, 1][i % 3], i * 3);
     }
     let path = write(dir.path(), "g.csv", &body);
-    let c = inspect(SourceKind::Csv, &spec(&path, "grade")).expect("inspect");
+    let c = inspect(SourceKind::CSV, &spec(&path, "grade")).expect("inspect");
     assert_eq!(c.task, TaskKind::Classification);
     assert!(c.why.contains("3 distinct whole numbers"), "{}", c.why);
-    let l = load(SourceKind::Csv, &spec(&path, "grade"), 0).expect("loads");
+    let l = load(SourceKind::CSV, &spec(&path, "grade"), 0).expect("loads");
     assert_eq!(l.train.class_names(), ["1", "2", "10"]);
     let r = inspect(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             group: Some("grade".into()),
             ..spec(&path, "price")
@@ -171,8 +171,8 @@ fn block_and_record_readers_agree() {
     let plain = write(dir.path(), "plain.csv", &body);
     let quoted_body = body.replacen("k1,", "\"k1\",", 1);
     let quoted = write(dir.path(), "quoted.csv", &quoted_body);
-    let a = load(SourceKind::Csv, &spec(&plain, "label"), 0).expect("plain");
-    let b = load(SourceKind::Csv, &spec(&quoted, "label"), 0).expect("quoted");
+    let a = load(SourceKind::CSV, &spec(&plain, "label"), 0).expect("plain");
+    let b = load(SourceKind::CSV, &spec(&quoted, "label"), 0).expect("quoted");
     assert_eq!(a.train.len(), rows - a.test.len());
     assert_eq!(features(&a.train), features(&b.train));
     assert_eq!(a.train.members(), b.train.members());
@@ -184,7 +184,7 @@ fn block_and_record_readers_agree() {
         "note,label\n\"two\nlines\",x\none,y\nthree,x\nfour,y\nfive,x\nsix,y\n",
     );
     let m = load(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             test_fraction: 0.34,
             ..spec(&multiline, "label")
@@ -205,7 +205,7 @@ fn a_separate_test_file_is_read_with_the_training_preprocessing() {
     );
     let test = write(dir.path(), "test.csv", "x,kind,y\n10,b,q\n0,a,p\n");
     let l = load(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             test: Some(PathBuf::from(&test)),
             ..spec(&train, "y")
@@ -222,7 +222,7 @@ fn a_separate_test_file_is_read_with_the_training_preprocessing() {
     assert_eq!(&x[1..3], &[0.0, 1.0]);
     let bad = write(dir.path(), "bad.csv", "x,kind,y\n1,c,p\n");
     let e = load(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             test: Some(PathBuf::from(&bad)),
             ..spec(&train, "y")
@@ -247,7 +247,7 @@ fn too_many_categories_and_bad_options_are_named() {
         body += &format!("u{i},{}\n", i % 2);
     }
     let path = write(dir.path(), "ids.csv", &body);
-    let e = load(SourceKind::Csv, &spec(&path, "y"), 0)
+    let e = load(SourceKind::CSV, &spec(&path, "y"), 0)
         .expect_err("cardinality")
         .to_string();
     assert!(
@@ -255,7 +255,7 @@ fn too_many_categories_and_bad_options_are_named() {
         "{e}"
     );
     let e = load(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             test_fraction: 1.5,
             ..spec(&path, "y")
@@ -266,7 +266,7 @@ fn too_many_categories_and_bad_options_are_named() {
     .to_string();
     assert!(e.contains("--test-fraction"), "{e}");
     let e = load(
-        SourceKind::Csv,
+        SourceKind::CSV,
         &OwnData {
             features: Some(vec!["nope".into()]),
             ..spec(&path, "y")
@@ -281,18 +281,18 @@ fn too_many_categories_and_bad_options_are_named() {
 #[test]
 fn the_kind_of_data_is_inferred_from_the_argument() {
     let dir = tempfile::tempdir().expect("tempdir");
-    assert_eq!(SourceKind::infer("hf://datasets/a/b"), SourceKind::Hub);
-    assert_eq!(SourceKind::infer("x.parquet"), SourceKind::Parquet);
-    assert_eq!(SourceKind::infer("x.csv"), SourceKind::Csv);
-    assert_eq!(SourceKind::infer("x.tar.gz"), SourceKind::ImageFolder);
+    assert_eq!(SourceKind::infer("hf://datasets/a/b"), SourceKind::HUB);
+    assert_eq!(SourceKind::infer("x.parquet"), SourceKind::PARQUET);
+    assert_eq!(SourceKind::infer("x.csv"), SourceKind::CSV);
+    assert_eq!(SourceKind::infer("x.tar.gz"), SourceKind::IMAGE_FOLDER);
     assert_eq!(
         SourceKind::infer(dir.path().to_str().expect("utf-8")),
-        SourceKind::ImageFolder
+        SourceKind::IMAGE_FOLDER
     );
     std::fs::write(dir.path().join("part-0.parquet"), b"").expect("write");
     assert_eq!(
         SourceKind::infer(dir.path().to_str().expect("utf-8")),
-        SourceKind::Parquet
+        SourceKind::PARQUET
     );
     assert_eq!(dataset_name("/data/My Houses.v2.csv"), "My-Houses");
     assert_eq!(dataset_name("hf://datasets/owner/name"), "name");
