@@ -98,3 +98,26 @@ def test_two_processes_agree_on_alpha(tmp_path):
     # classes with the larger loss (class 2's is largest).
     alpha = np.array(got[0]["alpha"])
     assert alpha[2] > 20 / 150
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_stateful_dataloader_resumes_mid_epoch(workers):
+    sdl = pytest.importorskip("torchdata.stateful_dataloader")
+    labels = torch.tensor([0] * 60 + [1] * 25 + [2] * 15)
+    ds = torch.utils.data.TensorDataset(torch.arange(100), labels)
+
+    def loader():
+        m = Mixture.from_labels(labels)
+        s = BatchSampler(labels, 10, m, seed=8)
+        return sdl.StatefulDataLoader(ds, batch_sampler=s, num_workers=workers), s
+
+    first, _ = loader()
+    it = iter(first)
+    for _ in range(4):
+        next(it)
+    state = first.state_dict()
+    rest = [b[0].tolist() for b in it]
+    second, _ = loader()
+    second.load_state_dict(state)
+    assert [b[0].tolist() for b in second] == rest
+    assert len(rest) == 6
