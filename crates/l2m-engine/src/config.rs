@@ -340,6 +340,25 @@ pub const PRESETS: &[&str] = &{
     names
 };
 
+/// The strategies run on the user's data by default (`presets/own-data.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnDataDefaults {
+    classification_tabular: Vec<String>,
+    classification: Vec<String>,
+    other: Vec<String>,
+}
+
+impl OwnDataDefaults {
+    fn read() -> Result<Self> {
+        toml::from_str(include_str!("../presets/own-data.toml")).map_err(|e| {
+            EngineError::Config(format!(
+                "the built-in presets/own-data.toml does not parse: {e}"
+            ))
+        })
+    }
+}
+
 /// A built-in experiment with the paper's settings (Table 3; epoch budgets from the spec),
 /// read from its embedded configuration file.
 pub fn preset(name: &str) -> Result<ExperimentConfig> {
@@ -374,10 +393,11 @@ impl ExperimentConfig {
         batch_size: usize,
     ) -> Result<Self> {
         let tabular = matches!(model, ModelConfig::Mlp(_) | ModelConfig::Fc(_));
-        let names: &[&str] = match (task, tabular) {
-            (Task::Classification, true) => &["learn2mix", "classical", "focal", "smote"],
-            (Task::Classification, false) => &["learn2mix", "classical", "focal"],
-            _ => &["learn2mix", "classical"],
+        let defaults = OwnDataDefaults::read()?;
+        let names = match (task, tabular) {
+            (Task::Classification, true) => defaults.classification_tabular,
+            (Task::Classification, false) => defaults.classification,
+            _ => defaults.other,
         };
         Ok(ExperimentConfig {
             name: name.into(),
@@ -617,6 +637,21 @@ impl ExperimentConfig {
 mod tests {
     use super::*;
     use l2m_models::FcConfig;
+
+    /// The own-data defaults file names registered strategies, learn2mix first (the
+    /// reference of the comparison), and SMOTE only where inputs are feature vectors.
+    #[test]
+    fn own_data_defaults_name_registered_strategies() {
+        let d = OwnDataDefaults::read().expect("parses");
+        for list in [&d.classification_tabular, &d.classification, &d.other] {
+            assert_eq!(list.first().map(String::as_str), Some("learn2mix"));
+            for n in list {
+                StrategySpec::parse(n).expect("registered");
+            }
+        }
+        assert!(d.classification_tabular.iter().any(|n| n == "smote"));
+        assert!(!d.classification.iter().any(|n| n == "smote"));
+    }
 
     #[test]
     fn datasets_are_tagged_by_kind_and_sources_by_their_registered_name() {
